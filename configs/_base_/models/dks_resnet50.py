@@ -1,0 +1,19 @@
+# DKS on MMPretrain's ResNet-50: branches from stage 1 ([3, 2] blocks in
+# stages 2-3) and stage 2 ([3] blocks, twice the last stage's width).
+_base_ = 'mmpretrain::_base_/models/resnet50.py'
+custom_imports = dict(imports=['mmdks'], allow_failed_imports=False)
+
+model = dict(
+    type='DKSClassifier',
+    backbone=dict(out_indices=(1, 2, 3)),
+    neck=dict(
+        _delete_=True,
+        type='DKSNeck',
+        branches=[
+            dict(from_stage=1, num_blocks=[3, 2]),
+            dict(from_stage=2, num_blocks=[3], widen_factor=2.0),
+        ]),
+    head=dict(
+        type='DKSHead',
+        synergy_loss=dict(
+            type='SynergyLoss', alpha=1.0, temperature=1.0, pairs='dense')))

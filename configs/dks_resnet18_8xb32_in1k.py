@@ -1,0 +1,6 @@
+_base_ = [
+    '_base_/models/dks_resnet18.py',
+    'mmpretrain::_base_/datasets/imagenet_bs32.py',
+    'mmpretrain::_base_/schedules/imagenet_bs256.py',
+    'mmpretrain::_base_/default_runtime.py',
+]

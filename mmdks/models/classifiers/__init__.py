@@ -1,0 +1,3 @@
+from .dks_classifier import DKSClassifier
+
+__all__ = ['DKSClassifier']

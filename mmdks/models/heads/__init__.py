@@ -1,0 +1,3 @@
+from .dks_head import DKSHead
+
+__all__ = ['DKSHead']

@@ -1,0 +1,115 @@
+from typing import Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+
+PAIR_MODES = ('dense', 'top_down', 'bottom_up')
+
+
+def pair_mask(num_classifiers: int, pairs: str,
+              device: Union[torch.device, str, None] = None) -> torch.Tensor:
+    """Which (student m, teacher n) pairs the synergy term matches.
+
+    Classifiers are ordered shallowest first, the main (deepest) one last.
+
+    Args:
+        num_classifiers (int): K, the number of classifiers.
+        pairs (str): ``'dense'`` (every ordered pair, the paper),
+            ``'top_down'`` (deeper teaches shallower, n > m) or
+            ``'bottom_up'`` (shallower teaches deeper, n < m).
+        device: Device of the returned mask.
+
+    Returns:
+        Tensor: Float mask of shape (K, K), ``mask[m, n] = 1`` where
+        classifier n is a teacher of classifier m.
+    """
+    idx = torch.arange(num_classifiers, device=device)
+    student, teacher = idx[:, None], idx[None, :]
+    if pairs == 'dense':
+        mask = student != teacher
+    elif pairs == 'top_down':
+        mask = teacher > student
+    elif pairs == 'bottom_up':
+        mask = teacher < student
+    else:
+        raise ValueError(f'pairs={pairs!r} is not one of {PAIR_MODES}')
+    return mask.float()
+
+
+@MODELS.register_module()
+class SynergyLoss(nn.Module):
+    """Knowledge-synergy loss of DKS (Sun et al., CVPR 2019).
+
+    .. math::
+        L = \\alpha T^2 \\sum_{(m, n) \\in B}
+            KL(\\mathrm{sg}[p_n^T] \\| p_m^T),
+        \\quad p_k^T = \\mathrm{softmax}(z_k / T)
+
+    Every KL term is a batch mean and the terms are summed, as in the
+    reference code. The teacher side is detached, so the gradient of each
+    term equals a soft-target cross-entropy. All pairs are computed at once
+    from one ``log_softmax`` of the stacked logits, which keeps the loss
+    finite in fp16/bf16.
+
+    Args:
+        alpha (float): Weight of the synergy term. ``0`` turns DKS into plain
+            deep supervision and skips the computation. Defaults to 1.0.
+        temperature (float): Softmax temperature T. Defaults to 1.0.
+        pairs (str): Pair set B, one of ``'dense'``, ``'top_down'``,
+            ``'bottom_up'``. Defaults to ``'dense'``.
+    """
+
+    def __init__(self,
+                 alpha: float = 1.0,
+                 temperature: float = 1.0,
+                 pairs: str = 'dense') -> None:
+        super().__init__()
+        if pairs not in PAIR_MODES:
+            raise ValueError(f'SynergyLoss: pairs={pairs!r} is unknown; '
+                             f'use one of {PAIR_MODES}')
+        if not alpha >= 0:
+            raise ValueError(
+                f'SynergyLoss: alpha={alpha} must be >= 0 (0 = plain deep '
+                'supervision)')
+        if not temperature > 0:
+            raise ValueError(
+                f'SynergyLoss: temperature={temperature} must be > 0')
+        self.alpha = float(alpha)
+        self.temperature = float(temperature)
+        self.pairs = pairs
+
+    def forward(self, logits: Union[torch.Tensor,
+                                    Sequence[torch.Tensor]]) -> torch.Tensor:
+        """Compute the synergy term.
+
+        Args:
+            logits (Tensor | Sequence[Tensor]): The K classifiers' logits,
+                shallowest first, stacked to shape (K, N, C) or given as K
+                tensors of shape (N, C).
+
+        Returns:
+            Tensor: A scalar; zero when ``alpha == 0`` or K == 1.
+        """
+        if not isinstance(logits, torch.Tensor):
+            logits = torch.stack(list(logits))
+        num_classifiers, batch_size = logits.shape[:2]
+        if self.alpha == 0 or num_classifiers < 2:
+            return logits.new_zeros(())
+        # Compute in float32 at least: fp16 log-probabilities of saturated
+        # predictions reach -inf * 0 in the KL sum.
+        log_p = F.log_softmax(
+            logits.float() / self.temperature, dim=-1)  # (K, N, C)
+        teacher_log_p = log_p.detach()
+        teacher_p = teacher_log_p.exp()
+        mask = pair_mask(num_classifiers, self.pairs, logits.device)
+        # sum_{m,n} mask[m,n] * sum_{b,c} p_n (log p_n - log p_m), split into
+        # the teachers' negative entropies (each counted once per student)
+        # and one cross term against every student's summed soft targets.
+        neg_entropy = (teacher_p * teacher_log_p.clamp_min(
+            torch.finfo(log_p.dtype).min)).sum((1, 2))  # (K, )
+        soft_targets = torch.einsum('mn,nbc->mbc', mask, teacher_p)
+        kl_sum = (mask.sum(0) * neg_entropy).sum() - (soft_targets *
+                                                      log_p).sum()
+        return self.alpha * self.temperature**2 * kl_sum / batch_size

@@ -1,0 +1,3 @@
+from .dks_neck import DKSNeck
+
+__all__ = ['DKSNeck']

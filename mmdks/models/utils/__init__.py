@@ -1,0 +1,3 @@
+from .res_stage_branch import ResStageBranch, resnet_stage_channels
+
+__all__ = ['ResStageBranch', 'resnet_stage_channels']

@@ -1,0 +1,124 @@
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule, constant_init
+from mmpretrain.models.backbones import ResNet
+from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
+from mmpretrain.registry import MODELS
+
+
+def resnet_stage_channels(backbone: ResNet, stage: int) -> int:
+    """Output channels of stage ``stage`` of a ResNet-family backbone."""
+    return backbone.base_channels * backbone.expansion * 2**stage
+
+
+@MODELS.register_module()
+class ResStageBranch(BaseModule):
+    """An auxiliary branch that continues a ResNet-family backbone.
+
+    The branch forks from the output of stage ``from_stage`` and rebuilds the
+    remaining stages with the backbone's own ``make_res_layer`` (so ResNet,
+    ResNetV1c/V1d, ResNeXt, SEResNet and ResNet_CIFAR get their own block
+    type, norm, style and ``avg_down``), with its own number of blocks per
+    stage and an optional width factor. Each stage downsamples in its first
+    block with the backbone's stride, so the branch ends at the resolution
+    of the backbone's last stage.
+
+    Args:
+        backbone (ResNet): The built backbone; read, not stored.
+        from_stage (int): Index of the backbone stage the branch forks from.
+        num_blocks (Sequence[int]): Blocks of each rebuilt stage, one entry
+            per stage after ``from_stage``.
+        widen_factor (float): Width multiplier of the rebuilt stages
+            relative to the backbone's. Defaults to 1.
+        strides (Sequence[int], optional): Strides of the rebuilt stages.
+            Defaults to the backbone's strides of those stages.
+        with_cp (bool, optional): Gradient checkpointing inside the branch's
+            blocks. Defaults to the backbone's ``with_cp``.
+        init_cfg (dict | list[dict]): Initialization config. Defaults to
+            MMPretrain ResNet's own (Kaiming convs, unit norms), which a
+            pretrained backbone's ``init_cfg`` would not give new layers.
+    """
+
+    def __init__(self,
+                 backbone: ResNet,
+                 from_stage: int,
+                 num_blocks: Sequence[int],
+                 widen_factor: float = 1.0,
+                 strides: Optional[Sequence[int]] = None,
+                 with_cp: Optional[bool] = None,
+                 init_cfg: Union[dict, List[dict]] = [
+                     dict(type='Kaiming', layer=['Conv2d']),
+                     dict(
+                         type='Constant',
+                         val=1,
+                         layer=['_BatchNorm', 'GroupNorm'])
+                 ]) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not isinstance(backbone, ResNet):
+            raise TypeError(
+                'ResStageBranch continues a ResNet-family backbone, got '
+                f'{type(backbone).__name__}; use another branch type')
+        num_stages = len(backbone.stage_blocks)
+        if not 0 <= from_stage < num_stages - 1:
+            raise ValueError(
+                f'branch.from_stage={from_stage} must name a stage before '
+                f'the last one (0..{num_stages - 2})')
+        stages = range(from_stage + 1, num_stages)
+        if (not isinstance(num_blocks, Sequence)
+                or len(num_blocks) != len(stages)
+                or not all(isinstance(n, int) and n > 0 for n in num_blocks)):
+            raise ValueError(
+                f'branch.num_blocks={num_blocks!r} must list {len(stages)} '
+                f'positive block counts, one per stage {list(stages)}')
+        if strides is None:
+            strides = [backbone.strides[i] for i in stages]
+        if len(strides) != len(stages):
+            raise ValueError(f'branch.strides={strides!r} must have '
+                             f'{len(stages)} entries, one per rebuilt stage')
+        if not widen_factor > 0:
+            raise ValueError(
+                f'branch.widen_factor={widen_factor} must be > 0')
+
+        self.from_stage = from_stage
+        self.in_channels = resnet_stage_channels(backbone, from_stage)
+        self.zero_init_residual = backbone.zero_init_residual
+        layers = []
+        in_channels = self.in_channels
+        for stage, blocks, stride in zip(stages, num_blocks, strides):
+            out_channels = int(
+                resnet_stage_channels(backbone, stage) * widen_factor)
+            layers.append(
+                backbone.make_res_layer(
+                    block=backbone.block,
+                    num_blocks=blocks,
+                    in_channels=in_channels,
+                    out_channels=out_channels,
+                    expansion=backbone.expansion,
+                    stride=stride,
+                    dilation=backbone.dilations[stage],
+                    style=backbone.style,
+                    avg_down=backbone.avg_down,
+                    with_cp=backbone.with_cp if with_cp is None else with_cp,
+                    conv_cfg=backbone.conv_cfg,
+                    norm_cfg=backbone.norm_cfg))
+            in_channels = out_channels
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = in_channels
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # Follow the backbone: MMPretrain's ResNet zero-initialises the last
+        # norm of every residual block.
+        if self.zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    constant_init(m.norm3, 0)
+                elif isinstance(m, BasicBlock):
+                    constant_init(m.norm2, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map a (N, in_channels, H, W) stage output to the branch's last
+        feature map of shape (N, out_channels, H', W')."""
+        return self.layers(x)

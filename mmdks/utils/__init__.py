@@ -1,0 +1,8 @@
+from .runner_cfg import set_dataloader_defaults, set_work_dir
+from .safe_globals import (CHECKPOINT_SAFE_GLOBALS,
+                           register_checkpoint_safe_globals)
+
+__all__ = [
+    'CHECKPOINT_SAFE_GLOBALS', 'register_checkpoint_safe_globals',
+    'set_dataloader_defaults', 'set_work_dir'
+]
