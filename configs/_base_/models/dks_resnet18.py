@@ -6,14 +6,13 @@ custom_imports = dict(imports=['mmdks'], allow_failed_imports=False)
 model = dict(
     type='DKSClassifier',
     backbone=dict(out_indices=(1, 2, 3)),
-    neck=dict(
-        _delete_=True,
+    aux_neck=dict(
         type='DKSNeck',
         branches=[
             dict(from_stage=1, num_blocks=[1, 2]),
             dict(from_stage=2, num_blocks=[2], widen_factor=2.0),
         ]),
-    head=dict(
-        type='DKSHead',
+    aux_head=dict(
+        type='DKSAuxHead',
         synergy_loss=dict(
             type='SynergyLoss', alpha=1.0, temperature=1.0, pairs='dense')))

@@ -1,6 +1,7 @@
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -10,109 +11,106 @@ from mmpretrain.structures import DataSample
 class DKSClassifier(ImageClassifier):
     """Image classifier trained with Deeply-supervised Knowledge Synergy.
 
-    An :class:`ImageClassifier` whose neck (:class:`DKSNeck`) adds auxiliary
-    branches and whose head (:class:`DKSHead`) adds their classifiers and
-    the synergy loss. The neck is built with the backbone at hand, so the
-    branches copy its block type and norm, and the head's
-    ``aux_in_channels`` are filled in from the neck.
+    The backbone, neck and head are MMPretrain's own and stay exactly as in
+    the plain model; the backbone only returns more stages
+    (``out_indices``), of which the last is the plain model's output. DKS
+    adds two training-only parts, named in :attr:`auxiliary_modules`:
+    ``aux_neck`` (:class:`DKSNeck`, the branches) and ``aux_head``
+    (:class:`DKSAuxHead`, their classifiers and the DKS loss). Dropping them
+    leaves a plain :class:`ImageClassifier` (``tools/strip_heads.py``).
+
+    ``aux_neck`` is built with the backbone at hand (branches copy its block
+    type and norm); ``aux_head`` gets its ``in_channels`` from the neck and
+    its ``num_classes`` from the main head.
 
     Training (``mode='loss'``) runs every branch. ``predict`` and ``tensor``
-    run only the main path, as the deployed model does, unless
-    ``eval_branches`` is set: then ``predict`` runs the branches too and
-    attaches each classifier's scores (``branch_scores``) for per-branch
-    evaluation.
+    run only the plain model's path, unless ``eval_branches`` is set: then
+    ``predict`` also attaches ``branch_scores`` of shape (K, num_classes) to
+    each sample (every classifier's softmax, branches first, main last).
 
     Args:
-        backbone (dict): Backbone config; must produce the stages the
-            branches fork from (``out_indices``), the main stage last.
-        neck (dict): :class:`DKSNeck` config.
-        head (dict): :class:`DKSHead` config.
-        eval_branches (bool): Run the branches in ``predict``. Defaults to
-            False.
+        backbone (dict): Backbone config with the branch stages and, last,
+            the main stage in ``out_indices``.
+        aux_neck (dict): :class:`DKSNeck` config.
+        aux_head (dict): :class:`DKSAuxHead` config.
+        neck (dict, optional): The plain model's neck.
+        head (dict): The plain model's head.
+        eval_branches (bool): Score every branch in ``predict``. Defaults
+            to False.
         **kwargs: ``pretrained``, ``train_cfg``, ``data_preprocessor`` and
             ``init_cfg`` of :class:`ImageClassifier`.
     """
 
+    auxiliary_modules = ('aux_neck', 'aux_head')
+
     def __init__(self,
                  backbone: dict,
-                 neck: dict,
-                 head: dict,
+                 aux_neck: dict,
+                 aux_head: dict,
+                 neck: Optional[dict] = None,
+                 head: Optional[dict] = None,
                  eval_branches: bool = False,
                  **kwargs) -> None:
-        super().__init__(backbone, neck=None, head=None, **kwargs)
-        self.neck = MODELS.build(
-            neck, default_args=dict(backbone=self.backbone))
-        channels = self.neck.out_channels
-        head = dict(head)
-        for field, expected in (('in_channels', channels[-1]),
-                                ('aux_in_channels', list(channels[:-1]))):
-            given = head.setdefault(field, expected)
-            if (list(given) if isinstance(given, tuple) else given) != expected:
+        super().__init__(backbone, neck=neck, head=head, **kwargs)
+        if self.head is None or not hasattr(self.head, 'loss_module'):
+            raise ValueError('DKSClassifier needs the model head of an '
+                             'MMPretrain classifier (a ClsHead with a loss)')
+        self.aux_neck = MODELS.build(
+            aux_neck, default_args=dict(backbone=self.backbone))
+        aux_head = dict(aux_head)
+        for field, expected in (('in_channels', list(self.aux_neck.out_channels)),
+                                ('num_classes', self.head.num_classes)):
+            given = aux_head.setdefault(field, expected)
+            if (list(given) if isinstance(given, Sequence) else given) != \
+                    expected:
                 raise ValueError(
-                    f'model.head.{field}={given!r} does not match the '
-                    f'features the neck produces; set it to {expected!r} or '
-                    'leave it out')
-        self.head = MODELS.build(head)
-        self._check_num_classes()
+                    f'model.aux_head.{field}={given!r} does not match the '
+                    f'model ({expected!r}); leave it out to fill it in')
+        self.aux_head = MODELS.build(aux_head)
         self.eval_branches = eval_branches
 
-    def _check_num_classes(self) -> None:
-        # Batch augments (mixup/cutmix) one-hot the labels with the
-        # preprocessor's num_classes: a mismatch would surface as a shape
-        # error inside the loss.
-        preprocessor = self.data_preprocessor
-        if getattr(preprocessor, 'batch_augments', None) is None:
-            return
-        if preprocessor.num_classes not in (None, self.head.num_classes):
-            raise ValueError(
-                f'model.head.num_classes={self.head.num_classes} differs '
-                'from data_preprocessor.num_classes='
-                f'{preprocessor.num_classes} used by the batch augments; set '
-                'both to the number of classes of the dataset')
-
-    def extract_feat(self,
-                     inputs: torch.Tensor,
-                     stage: str = 'neck',
-                     with_branches: bool = False):
-        """Extract features; see :meth:`ImageClassifier.extract_feat`.
-
-        Args:
-            inputs (Tensor): A batch of images of shape (N, C, H, W).
-            stage (str): ``'backbone'``, ``'neck'`` or ``'pre_logits'``.
-            with_branches (bool): Also run the auxiliary branches (for the
-                ``'neck'`` stage). Defaults to False.
-        """
-        assert stage in ('backbone', 'neck', 'pre_logits'), \
-            f'Invalid output stage "{stage}"'
-        x = self.backbone(inputs)
+    def _main_feats(self, x: Tuple[torch.Tensor, ...], stage: str = 'neck'):
+        """The plain model's features, from all of the backbone outputs."""
+        x = x[-1:]  # what the backbone returns with only the main stage
         if stage == 'backbone':
             return x
-        x = self.neck(x, with_branches=with_branches)
+        if self.with_neck:
+            x = self.neck(x)
         if stage == 'neck':
             return x
         return self.head.pre_logits(x)
 
+    def extract_feat(self, inputs: torch.Tensor, stage: str = 'neck'):
+        """Features of the plain model's path; see
+        :meth:`ImageClassifier.extract_feat`."""
+        assert stage in ('backbone', 'neck', 'pre_logits'), \
+            f'Invalid output stage "{stage}"'
+        return self._main_feats(self.backbone(inputs), stage)
+
     def loss(self, inputs: torch.Tensor,
              data_samples: List[DataSample]) -> dict:
-        """Losses of every classifier; see :meth:`DKSHead.loss`."""
-        feats = self.extract_feat(inputs, with_branches=True)
-        return self.head.loss(feats, data_samples)
+        """The DKS objective; see :meth:`DKSAuxHead.loss`."""
+        x = self.backbone(inputs)
+        logits = self.aux_head(self.aux_neck(x))
+        logits.append(self.head(self._main_feats(x)))
+        return self.aux_head.loss(logits, data_samples,
+                                  self.head.loss_module)
 
     def predict(self,
                 inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None,
                 **kwargs) -> List[DataSample]:
-        """Predict with the main classifier (and the branches' scores when
+        """Predict with the main head (and score every branch when
         ``eval_branches`` is set)."""
-        feats = self.extract_feat(inputs, with_branches=self.eval_branches)
-        return self.head.predict(feats, data_samples, **kwargs)
-
-    def auxiliary_prefixes(self) -> Tuple[str, ...]:
-        """State-dict prefixes of every auxiliary (training-only) part.
-
-        Collected from each sub-module's ``auxiliary_modules`` declaration;
-        dropping these leaves a plain :class:`ImageClassifier`.
-        """
-        return tuple(f'{name}.{child}' if name else child
-                     for name, module in self.named_modules()
-                     for child in getattr(module, 'auxiliary_modules', ()))
+        x = self.backbone(inputs)
+        predictions = self.head.predict(self._main_feats(x), data_samples,
+                                        **kwargs)
+        if self.eval_branches:
+            aux_scores = [
+                F.softmax(logit, dim=1)
+                for logit in self.aux_head(self.aux_neck(x))
+            ]
+            for i, sample in enumerate(predictions):
+                scores = [s[i] for s in aux_scores] + [sample.pred_score]
+                sample.set_field(torch.stack(scores), 'branch_scores')
+        return predictions

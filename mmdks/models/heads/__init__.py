@@ -1,3 +1,3 @@
-from .dks_head import DKSHead
+from .dks_aux_head import DKSAuxHead
 
-__all__ = ['DKSHead']
+__all__ = ['DKSAuxHead']

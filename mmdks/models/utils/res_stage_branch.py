@@ -23,7 +23,7 @@ class ResStageBranch(BaseModule):
     type, norm, style and ``avg_down``), with its own number of blocks per
     stage and an optional width factor. Each stage downsamples in its first
     block with the backbone's stride, so the branch ends at the resolution
-    of the backbone's last stage.
+    of the backbone's last stage; global average pooling follows.
 
     Args:
         backbone (ResNet): The built backbone; read, not stored.
@@ -105,6 +105,7 @@ class ResStageBranch(BaseModule):
                     norm_cfg=backbone.norm_cfg))
             in_channels = out_channels
         self.layers = nn.Sequential(*layers)
+        self.gap = nn.AdaptiveAvgPool2d(1)
         self.out_channels = in_channels
 
     def init_weights(self) -> None:
@@ -119,6 +120,6 @@ class ResStageBranch(BaseModule):
                     constant_init(m.norm2, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map a (N, in_channels, H, W) stage output to the branch's last
-        feature map of shape (N, out_channels, H', W')."""
-        return self.layers(x)
+        """Map a (N, in_channels, H, W) stage output to the branch's pooled
+        feature of shape (N, out_channels)."""
+        return self.gap(self.layers(x)).flatten(1)
