@@ -97,13 +97,14 @@ class SynergyLoss(nn.Module):
         num_classifiers, batch_size = logits.shape[:2]
         if self.alpha == 0 or num_classifiers < 2:
             return logits.new_zeros(())
-        # Compute in float32 at least: fp16 log-probabilities of saturated
-        # predictions reach -inf * 0 in the KL sum.
-        log_p = F.log_softmax(
-            logits.float() / self.temperature, dim=-1)  # (K, N, C)
+        # Compute in float32 at least: half-precision probabilities of
+        # saturated predictions underflow and their sums lose the KL.
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        log_p = F.log_softmax(logits / self.temperature, dim=-1)  # (K, N, C)
         teacher_log_p = log_p.detach()
         teacher_p = teacher_log_p.exp()
-        mask = pair_mask(num_classifiers, self.pairs, logits.device)
+        mask = pair_mask(num_classifiers, self.pairs,
+                         logits.device).to(log_p.dtype)
         # sum_{m,n} mask[m,n] * sum_{b,c} p_n (log p_n - log p_m), split into
         # the teachers' negative entropies (each counted once per student)
         # and one cross term against every student's summed soft targets.

@@ -1,0 +1,105 @@
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmdks.models.losses import PAIR_MODES, SynergyLoss
+
+
+def loop_synergy(logits, pairs, temperature, alpha):
+    """The reference code's form: one KL call per ordered pair."""
+    num = len(logits)
+    total = logits[0].new_zeros(())
+    for m, n in itertools.product(range(num), range(num)):
+        teaches = {'dense': n != m, 'top_down': n > m,
+                   'bottom_up': n < m}[pairs]
+        if not teaches:
+            continue
+        target = F.softmax(logits[n] / temperature, dim=1).detach()
+        log_student = F.log_softmax(logits[m] / temperature, dim=1)
+        total = total + F.kl_div(
+            log_student, target, reduction='batchmean') * temperature**2
+    return alpha * total
+
+
+@pytest.mark.parametrize('pairs', PAIR_MODES)
+@pytest.mark.parametrize('num_classifiers', [2, 3, 4, 5])
+@pytest.mark.parametrize('temperature', [1.0, 3.0])
+def test_matches_loop_in_value_and_gradient(pairs, num_classifiers,
+                                            temperature):
+    torch.manual_seed(num_classifiers)
+    logits = [(3 * torch.randn(6, 7, dtype=torch.float64)).requires_grad_()
+              for _ in range(num_classifiers)]
+    ours = SynergyLoss(alpha=0.7, temperature=temperature, pairs=pairs)(
+        logits)
+    ref = loop_synergy(logits, pairs, temperature, alpha=0.7)
+    assert ours.item() > 0
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
+    ours_grads = torch.autograd.grad(ours, logits)
+    # A pure teacher is outside the loop's graph: its gradient is zero.
+    ref_grads = torch.autograd.grad(ref, logits, allow_unused=True)
+    for g, r, x in zip(ours_grads, ref_grads, logits):
+        r = torch.zeros_like(x) if r is None else r
+        torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-12)
+
+
+def test_float32_stacked_input_matches_loop():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 16, 100)
+    ours = SynergyLoss()(logits)
+    ref = loop_synergy(list(logits), 'dense', 1.0, 1.0)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('pairs,pure_teacher', [('top_down', -1),
+                                                ('bottom_up', 0)])
+def test_no_gradient_reaches_the_teacher_side(pairs, pure_teacher):
+    # A classifier that is only ever a teacher must get no gradient at all.
+    logits = [torch.randn(5, 4, requires_grad=True) for _ in range(3)]
+    SynergyLoss(pairs=pairs)(logits).backward()
+    assert torch.count_nonzero(logits[pure_teacher].grad) == 0
+    students = [g.grad for i, g in enumerate(logits)
+                if i != pure_teacher % 3]
+    assert all(torch.count_nonzero(g) > 0 for g in students)
+
+
+def test_identical_classifiers_give_zero():
+    same = torch.randn(3, 10)
+    # float32: the entropy and cross terms cancel to rounding error.
+    assert SynergyLoss()([same, same.clone(), same.clone()]).item() == \
+        pytest.approx(0, abs=1e-5)
+
+
+def test_single_classifier_and_alpha_zero_give_zero():
+    logits = torch.randn(1, 4, 10, requires_grad=True)
+    assert SynergyLoss()(logits).item() == 0
+    many = torch.randn(3, 4, 10, requires_grad=True)
+    loss = SynergyLoss(alpha=0.0)(many)
+    assert loss.item() == 0 and loss.dtype == many.dtype
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16,
+                                   torch.bfloat16])
+@pytest.mark.parametrize('scale', [1.0, 1e2, 1e4])
+def test_finite_for_large_and_saturated_logits(dtype, scale):
+    torch.manual_seed(1)
+    logits = (scale * torch.randn(3, 8, 10)).to(dtype)
+    logits[:, 0] = 0
+    logits[:, 0, 3] = scale  # one-hot-like row
+    logits.requires_grad_()
+    loss = SynergyLoss(temperature=2.0)(logits)
+    loss.backward()
+    assert torch.isfinite(loss) and loss.item() >= -1e-3
+    assert torch.isfinite(logits.grad.float()).all()
+
+
+@pytest.mark.parametrize('kwargs,field', [
+    (dict(pairs='all'), 'pairs'),
+    (dict(alpha=-1.0), 'alpha'),
+    (dict(temperature=0.0), 'temperature'),
+    (dict(temperature=-2.0), 'temperature'),
+])
+def test_bad_arguments_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        SynergyLoss(**kwargs)
