@@ -9,6 +9,14 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 
 
+def mmpretrain_config(relative_path: str) -> str:
+    """Path of one of MMPretrain's own configs (what ``mmpretrain::``
+    names inside ``_base_``; ``Config.fromfile`` does not take the prefix)."""
+    import mmpretrain
+    return osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'configs', relative_path)
+
+
 def make_imagenet_folder(root: str,
                          num_classes: int = 2,
                          per_class: int = 4,

@@ -62,7 +62,8 @@ class DKSAuxHead(BaseModule):
                 f'aux_head.ce_weights={list(ce_weights)} must have '
                 f'{num_classifiers} entries: one per branch, then the main '
                 'classifier')
-        if not all(w >= 0 for w in ce_weights):
+        if not all(isinstance(w, (int, float)) and w >= 0
+                   for w in ce_weights):
             raise ValueError(
                 f'aux_head.ce_weights={list(ce_weights)} must all be >= 0')
         self.num_classes = num_classes

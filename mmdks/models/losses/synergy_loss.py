@@ -69,11 +69,11 @@ class SynergyLoss(nn.Module):
         if pairs not in PAIR_MODES:
             raise ValueError(f'SynergyLoss: pairs={pairs!r} is unknown; '
                              f'use one of {PAIR_MODES}')
-        if not alpha >= 0:
+        if not isinstance(alpha, (int, float)) or not alpha >= 0:
             raise ValueError(
                 f'SynergyLoss: alpha={alpha} must be >= 0 (0 = plain deep '
                 'supervision)')
-        if not temperature > 0:
+        if not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ValueError(
                 f'SynergyLoss: temperature={temperature} must be > 0')
         self.alpha = float(alpha)

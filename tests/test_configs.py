@@ -1,0 +1,160 @@
+"""Every shipped config builds, trains a step and predicts like the plain
+MMPretrain model it extends."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+import mmdks  # noqa: F401
+from conftest import CONFIG_DIR, mmpretrain_config
+
+IN1K_CONFIGS = sorted(
+    osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, '*_in1k.py')))
+LOSS_KEYS = {
+    'branch_1/loss_ce', 'branch_2/loss_ce', 'main/loss_ce', 'loss_synergy',
+    'branch_1/accuracy_top-1', 'branch_2/accuracy_top-1',
+    'main/accuracy_top-1'
+}
+
+
+def build(cfg_path: str, num_classes: int = 10) -> torch.nn.Module:
+    cfg = Config.fromfile(cfg_path)
+    cfg.model.head.num_classes = num_classes
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+def batch(num_classes: int = 10, size: int = 64):
+    torch.manual_seed(0)
+    inputs = torch.randn(2, 3, size, size)
+    samples = [DataSample().set_gt_label(i % num_classes) for i in range(2)]
+    return inputs, samples
+
+
+def num_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_all_resnet_depths_and_ablations_are_shipped():
+    expected = {f'dks_resnet{d}_8xb32_in1k.py' for d in (18, 34, 50, 101, 152)}
+    expected |= {
+        f'{algo}_resnet{d}_8xb32_in1k.py'
+        for algo in ('ds', 'dks-topdown', 'dks-bottomup') for d in (18, 50)
+    }
+    assert expected <= set(IN1K_CONFIGS)
+
+
+@pytest.mark.parametrize('name', IN1K_CONFIGS)
+def test_config_builds_trains_and_predicts(name):
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    # A config is the MMPretrain recipe plus the model delta.
+    assert cfg.train_cfg.max_epochs == 100 and cfg.optim_wrapper.optimizer.lr \
+        == 0.1 and cfg.train_dataloader.dataset.type == 'ImageNet'
+    assert cfg.custom_imports.imports == ['mmdks']
+    model = build(osp.join(CONFIG_DIR, name))
+    inputs, samples = batch()
+
+    model.train()
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == LOSS_KEYS
+    for key, value in losses.items():
+        assert torch.isfinite(value).all(), key
+    if name.startswith('ds_'):
+        assert losses['loss_synergy'].item() == 0
+    else:
+        assert losses['loss_synergy'].item() > 0
+
+    model.eval()
+    with torch.no_grad():
+        predictions = model(inputs, samples, mode='predict')
+        logits = model(inputs, mode='tensor')
+    assert logits.shape == (2, 10)
+    assert 'branch_scores' not in predictions[0]
+    torch.testing.assert_close(
+        torch.stack([p.pred_score for p in predictions]),
+        logits.softmax(dim=1))
+
+
+@pytest.mark.parametrize('depth', [18, 50, 152])
+def test_main_path_equals_the_plain_mmpretrain_model(depth):
+    dks = build(osp.join(CONFIG_DIR, f'dks_resnet{depth}_8xb32_in1k.py'))
+    plain_cfg = Config.fromfile(
+        mmpretrain_config(f'resnet/resnet{depth}_8xb32_in1k.py'))
+    plain_cfg.model.head.num_classes = 10
+    plain = MODELS.build(plain_cfg.model)
+    aux = num_params(dks.aux_neck) + num_params(dks.aux_head)
+    assert num_params(dks) - aux == num_params(plain)
+    plain_shapes = {k: v.shape for k, v in plain.state_dict().items()}
+    main_shapes = {
+        k: v.shape
+        for k, v in dks.state_dict().items()
+        if not k.startswith(('aux_neck.', 'aux_head.'))
+    }
+    assert main_shapes == plain_shapes
+
+    # Same weights, same logits: the branches do not touch the main path.
+    plain.load_state_dict(
+        {k: v for k, v in dks.state_dict().items() if k in plain_shapes})
+    dks.eval(), plain.eval()
+    inputs, _ = batch()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            dks(inputs, mode='tensor'), plain(inputs, mode='tensor'),
+            rtol=0, atol=0)
+
+
+def test_reference_branch_table():
+    # dks-method.md: ResNet-50 25.6M -> 100.5M parameters (1000 classes).
+    model = MODELS.build(
+        Config.fromfile(osp.join(CONFIG_DIR,
+                                 'dks_resnet50_8xb32_in1k.py')).model)
+    assert round(num_params(model) / 1e6, 1) == 100.5
+    assert model.aux_neck.out_channels == (2048, 4096)
+    branch = model.aux_neck.branches[0]
+    assert [len(layer) for layer in branch.layers] == [3, 2]
+
+
+def test_eval_branches_scores_every_classifier():
+    model = build(osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py'))
+    model.eval_branches = True
+    model.eval()
+    inputs, samples = batch()
+    with torch.no_grad():
+        predictions = model(inputs, samples, mode='predict')
+    scores = predictions[0].branch_scores
+    assert scores.shape == (3, 10)
+    torch.testing.assert_close(scores.sum(1), torch.ones(3))
+    torch.testing.assert_close(scores[-1], predictions[0].pred_score)
+
+
+def test_zero_init_residual_follows_the_backbone():
+    model = build(osp.join(CONFIG_DIR, 'dks_resnet50_8xb32_in1k.py'))
+    for branch in model.aux_neck.branches:
+        for block in (b for layer in branch.layers for b in layer):
+            assert torch.count_nonzero(block.norm3.weight) == 0
+            assert torch.count_nonzero(block.conv1.weight) > 0
+
+
+def test_four_line_config_on_a_custom_dataset(tmp_path):
+    # The README's example: DKS ResNet-50 on the user's own class folders.
+    cfg_file = tmp_path / 'dks_resnet50_custom.py'
+    model_base = osp.join(CONFIG_DIR, '_base_', 'models', 'dks_resnet50.py')
+    cfg_file.write_text(
+        f"_base_ = ['{model_base}', "
+        "'mmpretrain::_base_/datasets/imagenet_bs32.py', "
+        "'mmpretrain::_base_/schedules/imagenet_bs256.py', "
+        "'mmpretrain::_base_/default_runtime.py']\n"
+        "model = dict(head=dict(num_classes=5))\n"
+        "data_preprocessor = dict(num_classes=5)\n"
+        "train_dataloader = dict(dataset=dict(type='CustomDataset', "
+        "data_root='data/flowers', data_prefix='train'))\n")
+    cfg = Config.fromfile(str(cfg_file))
+    model = MODELS.build(cfg.model)
+    assert model.aux_head.num_classes == 5
+    assert cfg.train_dataloader.dataset.type == 'CustomDataset'
+    assert cfg.param_scheduler.milestones == [30, 60, 90]
