@@ -1,0 +1,64 @@
+"""Drop the DKS training-only modules from a checkpoint and write a plain
+MMPretrain model (checkpoint + config, optionally ONNX).
+
+    python tools/strip_heads.py CONFIG CHECKPOINT OUT_DIR [--force] [--ema]
+        [--onnx [--shape H W]]
+"""
+import argparse
+import sys
+
+from mmdks.apis import strip_checkpoint
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Strip the DKS auxiliary branches from a checkpoint')
+    parser.add_argument('config', help='the DKS config it was trained with')
+    parser.add_argument('checkpoint', help='the DKS checkpoint')
+    parser.add_argument('out_dir', help='where to write <name>_plain.*')
+    parser.add_argument(
+        '--force', action='store_true', help='replace existing outputs')
+    parser.add_argument(
+        '--ema',
+        action='store_true',
+        help="require and export the EMA weights of MMEngine's EMAHook")
+    parser.add_argument(
+        '--onnx', action='store_true', help='also export and check ONNX')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='ONNX input size (default: the test pipeline crop size)')
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    try:
+        summary = strip_checkpoint(
+            args.config,
+            args.checkpoint,
+            args.out_dir,
+            force=args.force,
+            ema=args.ema,
+            onnx=args.onnx,
+            shape=args.shape)
+    except (ValueError, FileExistsError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    before, after = summary['params_before'], summary['params_after']
+    print(f'params: {before:,} -> {after:,} ({before - after:,} dropped)')
+    print(f"dropped {summary['dropped_keys']} keys under "
+          f"{', '.join(summary['dropped_prefixes'])}; exported the "
+          f"{summary['weights']} weights")
+    if summary['onnx_max_abs_diff'] is not None:
+        print('onnxruntime vs PyTorch max abs logit difference: '
+              f"{summary['onnx_max_abs_diff']:.2e}")
+    for kind, path in summary['outputs'].items():
+        print(f'{kind}: {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
