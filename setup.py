@@ -36,7 +36,8 @@ def add_mim_extension() -> None:
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_dir), dst)
         else:
-            shutil.copytree(src, dst)
+            shutil.copytree(
+                src, dst, ignore=shutil.ignore_patterns('__pycache__'))
 
 
 def get_version() -> str:
