@@ -5,6 +5,25 @@ import torch.nn as nn
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
 
+from ..utils import is_resnet_family, probe_out_shapes
+
+
+def default_branch_type(backbone: nn.Module, stage_position: int) -> str:
+    """The branch type for a backbone stage when the config names none.
+
+    A backbone may declare its own (``dks_branch_type``, as mmdks's CIFAR
+    WRN does); ResNet-family backbones are continued with their own blocks;
+    any other backbone gets :class:`ConvBranch` for (C, H, W) maps and
+    :class:`TokenBranch` for tokens or vectors.
+    """
+    declared = getattr(backbone, 'dks_branch_type', None)
+    if declared is not None:
+        return declared
+    if is_resnet_family(backbone):
+        return 'ResStageBranch'
+    shape = probe_out_shapes(backbone)[stage_position]
+    return 'ConvBranch' if len(shape) == 3 else 'TokenBranch'
+
 
 @MODELS.register_module()
 class DKSNeck(BaseModule):
@@ -20,7 +39,8 @@ class DKSNeck(BaseModule):
             not stored. It must have ``out_indices``.
         branches (Sequence[dict]): One config per branch, shallowest first.
             Each needs ``from_stage`` (a backbone stage index); ``type``
-            defaults to ``'ResStageBranch'``; other keys go to the branch.
+            defaults to :func:`default_branch_type`'s choice; other keys go
+            to the branch.
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -56,11 +76,18 @@ class DKSNeck(BaseModule):
                     f'branch stage {tuple(out_indices[:-1])} of '
                     f'backbone.out_indices={tuple(out_indices)}: add it to '
                     f'out_indices before the main stage {out_indices[-1]}')
-            self.branches.append(
-                MODELS.build(
-                    dict(type='ResStageBranch', **cfg),
-                    default_args=dict(backbone=backbone)))
-            self.in_indices.append(out_indices.index(stage))
+            position = out_indices.index(stage)
+            cfg = dict(cfg)
+            cfg.setdefault('type', default_branch_type(backbone, position))
+            try:
+                branch = MODELS.build(
+                    cfg, default_args=dict(backbone=backbone))
+            except (TypeError, ValueError) as e:
+                # Say which branch: the builder's message does not.
+                raise type(e)(f'aux_neck.branches[{i}] ({cfg["type"]}): '
+                              f'{e}') from e
+            self.branches.append(branch)
+            self.in_indices.append(position)
         self.out_channels: Tuple[int, ...] = tuple(
             b.out_channels for b in self.branches)
 

@@ -3,9 +3,15 @@ from typing import List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule, constant_init
-from mmpretrain.models.backbones import ResNet
+from mmpretrain.models.backbones import RegNet, ResNet
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmpretrain.registry import MODELS
+
+
+def is_resnet_family(backbone: nn.Module) -> bool:
+    """Whether :class:`ResStageBranch` can continue the backbone: a ResNet
+    whose ``make_res_layer`` takes ResNet's arguments (RegNet does not)."""
+    return isinstance(backbone, ResNet) and not isinstance(backbone, RegNet)
 
 
 def resnet_stage_channels(backbone: ResNet, stage: int) -> int:
@@ -56,10 +62,10 @@ class ResStageBranch(BaseModule):
                          layer=['_BatchNorm', 'GroupNorm'])
                  ]) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not isinstance(backbone, ResNet):
+        if not is_resnet_family(backbone):
             raise TypeError(
                 'ResStageBranch continues a ResNet-family backbone, got '
-                f'{type(backbone).__name__}; use another branch type')
+                f'{type(backbone).__name__}; use ConvBranch instead')
         num_stages = len(backbone.stage_blocks)
         if not 0 <= from_stage < num_stages - 1:
             raise ValueError(
