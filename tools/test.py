@@ -9,7 +9,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
-from mmdks.utils import set_dataloader_defaults, set_work_dir
+from mmdks.utils import (init_cpu_distributed, set_dataloader_defaults,
+                         set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +45,7 @@ def main() -> None:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     set_dataloader_defaults(cfg)
+    init_cpu_distributed(args.launcher, cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
         else RUNNERS.build(cfg)
     if args.out:

@@ -9,7 +9,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
-from mmdks.utils import set_dataloader_defaults, set_work_dir
+from mmdks.utils import (init_cpu_distributed, set_dataloader_defaults,
+                         set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,6 +80,7 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = apply_args(Config.fromfile(args.config), args)
+    init_cpu_distributed(args.launcher, cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
         else RUNNERS.build(cfg)
     runner.train()

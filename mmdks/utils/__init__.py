@@ -1,8 +1,10 @@
-from .runner_cfg import set_dataloader_defaults, set_work_dir
+from .runner_cfg import (init_cpu_distributed, set_dataloader_defaults,
+                         set_work_dir)
 from .safe_globals import (CHECKPOINT_SAFE_GLOBALS,
                            register_checkpoint_safe_globals)
 
 __all__ = [
-    'CHECKPOINT_SAFE_GLOBALS', 'register_checkpoint_safe_globals',
+    'CHECKPOINT_SAFE_GLOBALS', 'init_cpu_distributed',
+    'register_checkpoint_safe_globals',
     'set_dataloader_defaults', 'set_work_dir'
 ]

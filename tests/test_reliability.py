@@ -1,0 +1,253 @@
+"""Resume, interruption, distributed training and safe checkpoint loading."""
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+
+import mmdks  # noqa: F401
+from conftest import CONFIG_DIR, REPO_ROOT
+from mmdks.utils import CHECKPOINT_SAFE_GLOBALS
+
+ENV = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+TRAIN = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py')]
+TEST = [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py')]
+
+
+def write_small_config(path, data_root: str, max_epochs: int = 3) -> str:
+    """DKS ResNet-18 on 32x32 crops with no random augmentation, seeded and
+    deterministic: two runs of it give bit-identical weights."""
+    base = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
+    pipeline = ("[dict(type='LoadImageFromFile'), "
+                "dict(type='Resize', scale=32), dict(type='PackInputs')]")
+    loader = (f"dict(batch_size=4, num_workers=0, persistent_workers=False, "
+              f"dataset=dict(data_root='{data_root}', pipeline={pipeline}))")
+    path.write_text(
+        f"_base_ = '{base}'\n"
+        f"train_dataloader = {loader}\n"
+        f"val_dataloader = {loader}\n"
+        f"test_dataloader = {loader}\n"
+        f"train_cfg = dict(max_epochs={max_epochs}, val_interval=100)\n"
+        "randomness = dict(seed=0, deterministic=True)\n"
+        "env_cfg = dict(dist_cfg=dict(backend='gloo'))\n"
+        "default_hooks = dict(logger=dict(interval=1))\n")
+    return str(path)
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(
+        cmd, env=ENV, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def load(path: str) -> dict:
+    return torch.load(path, map_location='cpu')  # weights-only (default)
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    assert a['state_dict'].keys() == b['state_dict'].keys()
+    for key in a['state_dict']:
+        assert torch.equal(a['state_dict'][key], b['state_dict'][key]), key
+    state_a, state_b = a['optimizer']['state'], b['optimizer']['state']
+    assert state_a.keys() == state_b.keys() and state_a
+    for idx in state_a:
+        for name, value in state_a[idx].items():
+            assert torch.equal(value, state_b[idx][name]), (idx, name)
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(imagenet_folder, tmp_path_factory):
+    root = tmp_path_factory.mktemp('uninterrupted')
+    cfg = write_small_config(root / 'cfg.py', imagenet_folder)
+    result = run(TRAIN + [cfg, '--work-dir', str(root / 'work')])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cfg, str(root / 'work')
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(
+        uninterrupted, tmp_path):
+    cfg, reference = uninterrupted
+    work = tmp_path / 'work'
+    proc = subprocess.Popen(
+        TRAIN + [cfg, '--work-dir', str(work)], env=ENV,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = work / 'last_checkpoint'
+    deadline = time.time() + 300
+    while not last.exists() and proc.poll() is None \
+            and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, 'finished before the kill'
+    saved = last.read_text().strip()
+    epoch = int(osp.basename(saved)[len('epoch_'):-len('.pth')])
+    assert epoch < 3
+    # What a kill during the next save leaves: a truncated file that
+    # last_checkpoint does not name.
+    with open(saved, 'rb') as f:
+        head = f.read(4096)
+    (work / f'epoch_{epoch + 1}.pth').write_bytes(head)
+
+    result = run(TRAIN + [cfg, '--work-dir', str(work), '--resume'])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f'resumed epoch: {epoch}' in result.stdout + result.stderr
+    assert_same_training_state(
+        load(osp.join(reference, 'epoch_3.pth')),
+        load(str(work / 'epoch_3.pth')))
+
+
+def test_mmengine_checkpoints_need_exactly_the_allowlist(uninterrupted):
+    _, reference = uninterrupted
+    ckpt = osp.join(reference, 'epoch_1.pth')
+    bare = subprocess.run(
+        [sys.executable, '-c', f'import torch; torch.load({ckpt!r})'],
+        capture_output=True, text=True)
+    assert bare.returncode != 0 and 'Unsupported global' in bare.stderr
+    unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(ckpt))
+    allowed = {
+        name if isinstance(entry, tuple) else
+        f'{entry.__module__}.{entry.__qualname__}'
+        for entry in CHECKPOINT_SAFE_GLOBALS
+        for name in ([entry[1]] if isinstance(entry, tuple) else [None])
+    }
+    assert unsafe <= allowed
+    message_hub = load(ckpt)['message_hub']
+    assert message_hub['log_scalars']['train/lr'].current() > 0
+
+
+def test_no_unsafe_loading_anywhere():
+    for folder in ('mmdks', 'tools'):
+        for dirpath, _, files in os.walk(osp.join(REPO_ROOT, folder)):
+            for name in files:
+                if name.endswith('.py'):
+                    with open(osp.join(dirpath, name)) as f:
+                        assert 'weights_only=False' not in f.read(), name
+
+
+def test_allowlisted_getattr_serves_only_history_buffer_methods(tmp_path):
+    import pickle
+
+    from mmengine.logging import HistoryBuffer
+
+    class Sneaky:
+        def __reduce__(self):
+            return getattr, (HistoryBuffer, '__init__')
+
+    path = str(tmp_path / 'sneaky.pth')
+    torch.save({'x': Sneaky()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
+        torch.load(path)
+
+
+class RunsCode:
+    """A pickle that would create ``marker`` when loaded unsafely."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker, )
+
+
+@pytest.mark.parametrize('entry', ['resume', 'load_from', 'test'])
+def test_code_in_a_checkpoint_is_never_run(entry, uninterrupted, tmp_path):
+    cfg, _ = uninterrupted
+    marker = str(tmp_path / 'code_ran')
+    evil = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': RunsCode(marker)}, evil)
+    work = str(tmp_path / 'work')
+    cmd = {
+        'resume': TRAIN + [cfg, '--work-dir', work, '--resume', evil],
+        'load_from': TRAIN + [cfg, '--work-dir', work, '--cfg-options',
+                              f'load_from={evil}'],
+        'test': TEST + [cfg, evil, '--work-dir', work],
+    }[entry]
+    result = run(cmd)
+    assert result.returncode != 0
+    assert 'Weights only load failed' in result.stderr
+    assert not osp.exists(marker)
+
+
+def test_bf16_autocast_training_step_is_finite():
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py'))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    from mmpretrain.structures import DataSample
+    inputs = torch.randn(2, 3, 32, 32) * 100
+    samples = [DataSample().set_gt_label(i) for i in (3, 7)]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model(inputs, samples, mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert torch.isfinite(total)
+    assert all(
+        torch.isfinite(p.grad).all() for p in model.parameters()
+        if p.grad is not None)
+
+
+def test_branches_follow_the_backbone_norm():
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py'))
+    cfg.model.backbone.norm_cfg = dict(type='SyncBN')
+    model = MODELS.build(cfg.model)
+    branch_norms = [
+        m for m in model.aux_neck.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    assert branch_norms and all(
+        isinstance(m, torch.nn.SyncBatchNorm) for m in branch_norms)
+
+
+RANK_DUMP_HOOK = '''
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DumpRankWeights(Hook):
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+
+    def after_train(self, runner):
+        model = runner.model.module if hasattr(runner.model, 'module') \\
+            else runner.model
+        # Parameters only: BN running stats stay per rank, as MMEngine's
+        # DDP wrapper does not broadcast buffers.
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        torch.save(params, f'{self.out_dir}/rank{get_rank()}.pt')
+'''
+
+
+def test_two_process_training_with_dist_train_sh(imagenet_folder, tmp_path):
+    (tmp_path / 'rank_dump.py').write_text(RANK_DUMP_HOOK)
+    # One iteration per epoch and rank: a parameter without gradient
+    # would make DDP fail at the second.
+    base = write_small_config(tmp_path / 'base.py', imagenet_folder,
+                              max_epochs=2)
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(
+        f"_base_ = '{base}'\n"
+        "custom_imports = dict(imports=['mmdks', 'rank_dump'])\n"
+        f"custom_hooks = [dict(type='DumpRankWeights', out_dir='{tmp_path}')]"
+        "\n")
+    work = tmp_path / 'work'
+    env = dict(ENV, PYTHONPATH=f'{tmp_path}:{REPO_ROOT}', PORT='29517')
+    result = subprocess.run(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), str(cfg), '2',
+         '--work-dir', str(work)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rank0 = torch.load(str(tmp_path / 'rank0.pt'))
+    rank1 = torch.load(str(tmp_path / 'rank1.pt'))
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    assert sorted(p.name for p in work.glob('*.pth')) == \
+        ['epoch_1.pth', 'epoch_2.pth']
+    saved = load(str(work / 'epoch_2.pth'))['state_dict']
+    assert all(torch.equal(saved[k], rank0[k]) for k in rank0)
