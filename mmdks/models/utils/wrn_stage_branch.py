@@ -69,7 +69,7 @@ class WRNStageBranch(BaseModule):
                 backbone.make_group(channels, width, blocks,
                                     backbone.strides[stage]))
             channels = width
-        self.groups = nn.Sequential(*groups)
+        self.layers = nn.Sequential(*groups)
         # Pre-activation blocks leave the last one un-normalised.
         self.norm = build_norm_layer(backbone.norm_cfg, channels)[1]
         self.relu = nn.ReLU(inplace=True)
@@ -79,4 +79,4 @@ class WRNStageBranch(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map a (N, in_channels, H, W) group output to the branch's pooled
         feature of shape (N, out_channels)."""
-        return self.gap(self.relu(self.norm(self.groups(x)))).flatten(1)
+        return self.gap(self.relu(self.norm(self.layers(x)))).flatten(1)

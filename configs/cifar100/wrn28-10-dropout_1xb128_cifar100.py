@@ -1,0 +1,3 @@
+# Baseline WRN-28-10 with dropout 0.3 inside every block.
+_base_ = './wrn28-10_1xb128_cifar100.py'
+model = dict(backbone=dict(drop_rate=0.3))
