@@ -99,7 +99,31 @@ def test_finite_for_large_and_saturated_logits(dtype, scale):
     (dict(alpha=-1.0), 'alpha'),
     (dict(temperature=0.0), 'temperature'),
     (dict(temperature=-2.0), 'temperature'),
+    (dict(reduction='none'), 'reduction'),
+    (dict(warmup_iters=-1), 'warmup_iters'),
 ])
 def test_bad_arguments_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SynergyLoss(**kwargs)
+
+
+def test_mean_reduction_divides_by_the_number_of_pairs():
+    logits = torch.randn(4, 6, 9)
+    total = SynergyLoss(pairs='top_down')(logits)
+    mean = SynergyLoss(pairs='top_down', reduction='mean')(logits)
+    torch.testing.assert_close(mean, total / 6)  # K(K-1)/2 pairs
+
+
+def test_warmup_ramps_alpha_over_training_iterations_and_resumes():
+    logits = torch.randn(3, 6, 9)
+    full = SynergyLoss(alpha=2.0)(logits)
+    ramped = SynergyLoss(alpha=2.0, warmup_iters=4)
+    values = [ramped(logits) for _ in range(6)]
+    for step, value in enumerate(values):
+        torch.testing.assert_close(value, full * min(1.0, step / 4))
+    ramped.eval()  # evaluation does not advance the ramp
+    ramped(logits)
+    assert ramped.trained_iters.item() == 6
+    resumed = SynergyLoss(alpha=2.0, warmup_iters=4)
+    resumed.load_state_dict(ramped.state_dict())
+    torch.testing.assert_close(resumed(logits), full)

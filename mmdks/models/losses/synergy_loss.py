@@ -53,19 +53,38 @@ class SynergyLoss(nn.Module):
     from one ``log_softmax`` of the stacked logits, which keeps the loss
     finite in fp16/bf16.
 
+    With K classifiers the dense sum has K(K-1) terms, so its gradient on the
+    shared backbone grows with K, and early on the students match untrained
+    branches. Two options temper that while keeping the reference available
+    (their defaults): ``reduction='mean'`` averages over the pairs, and
+    ``warmup_iters`` ramps alpha linearly from 0 over the first training
+    iterations (counted by the loss in training mode, saved with the model).
+
     Args:
         alpha (float): Weight of the synergy term. ``0`` turns DKS into plain
             deep supervision and skips the computation. Defaults to 1.0.
         temperature (float): Softmax temperature T. Defaults to 1.0.
         pairs (str): Pair set B, one of ``'dense'``, ``'top_down'``,
             ``'bottom_up'``. Defaults to ``'dense'``.
+        reduction (str): ``'sum'`` over pairs (the reference) or ``'mean'``.
+            Defaults to ``'sum'``.
+        warmup_iters (int): Training iterations over which alpha ramps up
+            linearly from 0. Defaults to 0 (no ramp).
     """
 
     def __init__(self,
                  alpha: float = 1.0,
                  temperature: float = 1.0,
-                 pairs: str = 'dense') -> None:
+                 pairs: str = 'dense',
+                 reduction: str = 'sum',
+                 warmup_iters: int = 0) -> None:
         super().__init__()
+        if reduction not in ('sum', 'mean'):
+            raise ValueError(f'SynergyLoss: reduction={reduction!r} must be '
+                             "'sum' (the reference) or 'mean'")
+        if not isinstance(warmup_iters, int) or warmup_iters < 0:
+            raise ValueError(f'SynergyLoss: warmup_iters={warmup_iters!r} '
+                             'must be an int >= 0')
         if pairs not in PAIR_MODES:
             raise ValueError(f'SynergyLoss: pairs={pairs!r} is unknown; '
                              f'use one of {PAIR_MODES}')
@@ -79,6 +98,9 @@ class SynergyLoss(nn.Module):
         self.alpha = float(alpha)
         self.temperature = float(temperature)
         self.pairs = pairs
+        self.reduction = reduction
+        self.warmup_iters = warmup_iters
+        self.register_buffer('trained_iters', torch.zeros((), dtype=torch.long))
 
     def forward(self, logits: Union[torch.Tensor,
                                     Sequence[torch.Tensor]]) -> torch.Tensor:
@@ -95,7 +117,12 @@ class SynergyLoss(nn.Module):
         if not isinstance(logits, torch.Tensor):
             logits = torch.stack(list(logits))
         num_classifiers, batch_size = logits.shape[:2]
-        if self.alpha == 0 or num_classifiers < 2:
+        alpha = self.alpha
+        if self.warmup_iters:
+            alpha *= min(1.0, self.trained_iters.item() / self.warmup_iters)
+            if self.training:
+                self.trained_iters += 1
+        if alpha == 0 or num_classifiers < 2:
             return logits.new_zeros(())
         # Compute in float32 at least: half-precision probabilities of
         # saturated predictions underflow and their sums lose the KL.
@@ -113,4 +140,6 @@ class SynergyLoss(nn.Module):
         soft_targets = torch.einsum('mn,nbc->mbc', mask, teacher_p)
         kl_sum = (mask.sum(0) * neg_entropy).sum() - (soft_targets *
                                                       log_p).sum()
-        return self.alpha * self.temperature**2 * kl_sum / batch_size
+        if self.reduction == 'mean':
+            kl_sum = kl_sum / mask.sum()
+        return alpha * self.temperature**2 * kl_sum / batch_size
