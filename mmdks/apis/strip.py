@@ -168,6 +168,16 @@ def load_checkpoint_safely(path: str) -> dict:
     """
     if not osp.isfile(path):
         raise CheckpointError(f'checkpoint {path} does not exist')
+    with open(path, 'rb') as f:
+        magic = f.read(4)
+    # torch.save writes a zip archive; its legacy format and plain pickles
+    # (protocol >= 2) start with the PROTO opcode.
+    if not magic:
+        raise CheckpointError(f'{path} is empty; copy it again')
+    if not (magic == b'PK\x03\x04' or magic[:1] == b'\x80'):
+        raise CheckpointError(
+            f'{path} is not a PyTorch checkpoint (neither a zip archive nor '
+            'a pickle)')
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
@@ -182,13 +192,12 @@ def load_checkpoint_safely(path: str) -> dict:
                 'loader does not allow; it was not loaded') from None
         raise CheckpointError(
             f'{path} is not a PyTorch checkpoint ({e})') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as e:
-        reason = 'empty' if isinstance(e, EOFError) else \
-            str(e).split('.')[0]
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
+        reason = str(e).split('.')[0] or type(e).__name__
         raise CheckpointError(
             f'{path} is truncated or corrupt ({reason}); copy it '
             'again') from None
-    except (KeyError, ValueError, OSError) as e:
+    except (KeyError, ValueError) as e:
         raise CheckpointError(
             f'{path} is not a PyTorch checkpoint ({type(e).__name__}: '
             f'{e})') from None
