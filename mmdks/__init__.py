@@ -7,5 +7,6 @@ from .version import __version__
 register_checkpoint_safe_globals()
 
 from . import models  # noqa: E402,F401  registers the DKS modules
+from . import evaluation  # noqa: E402,F401  registers BranchAccuracy
 
 __all__ = ['__version__', 'register_checkpoint_safe_globals']
