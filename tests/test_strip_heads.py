@@ -24,7 +24,7 @@ from conftest import CONFIG_DIR, REPO_ROOT
 from mmdks.apis import (CheckpointError, plain_model_config, strip_checkpoint,
                         strip_state_dict)
 
-DKS_CONFIG = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
+SHIPPED_CONFIG = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
 DKS34_CONFIG = osp.join(CONFIG_DIR, 'dks_resnet34_8xb32_in1k.py')
 MMPRETRAIN_RESNET18 = osp.join(
     osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'resnet',
@@ -65,9 +65,23 @@ def build_model(cfg_path: str) -> torch.nn.Module:
 
 
 @pytest.fixture(scope='module')
-def dks_model() -> torch.nn.Module:
+def dks_config(tmp_path_factory) -> str:
+    """The shipped ResNet-18 DKS config with one-block branches: the tool
+    does not depend on the branch design, and checkpoints shrink from 214 to
+    84 MB."""
+    path = tmp_path_factory.mktemp('config') / 'dks_resnet18_small.py'
+    path.write_text(
+        f'_base_ = {SHIPPED_CONFIG!r}\n'
+        'model = dict(aux_neck=dict(branches=[\n'
+        '    dict(from_stage=1, num_blocks=[1, 1]),\n'
+        '    dict(from_stage=2, num_blocks=[1])]))\n')
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def dks_model(dks_config) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = build_model(DKS_CONFIG)
+    model = build_model(dks_config)
     model.init_weights()
     # Non-trivial BN statistics, so a lost buffer would change the logits.
     for name, buf in model.named_buffers():
@@ -108,10 +122,10 @@ def source(tmp_path_factory, dks_model) -> str:
 
 
 @pytest.fixture(scope='module')
-def stripped(tmp_path_factory, source) -> dict:
+def stripped(tmp_path_factory, dks_config, source) -> dict:
     out_dir = str(tmp_path_factory.mktemp('out'))
     return strip_checkpoint(
-        DKS_CONFIG, source, out_dir, onnx=True, shape=(32, 32))
+        dks_config, source, out_dir, onnx=True, shape=(32, 32))
 
 
 def test_strip_state_dict():
@@ -150,6 +164,7 @@ def test_outputs_and_summary(stripped, source, dks_model):
         assert torch.equal(value, full[key]), key
     assert stripped['dropped_keys'] == len(full) - len(ckpt['state_dict'])
     assert stripped['dropped_prefixes'] == list(dks_model.auxiliary_modules)
+    assert stripped['aux_mismatch'] == []
     assert stripped['params_before'] == \
         sum(p.numel() for p in dks_model.parameters())
     assert stripped['params_after'] == sum(
@@ -159,7 +174,7 @@ def test_outputs_and_summary(stripped, source, dks_model):
 
 
 def test_plain_config():
-    cfg = Config.fromfile(DKS_CONFIG)
+    cfg = Config.fromfile(SHIPPED_CONFIG)
     cfg.model.eval_branches = True
     plain = plain_model_config(cfg)
     assert plain.model.type == 'ImageClassifier'
@@ -186,6 +201,18 @@ def test_plain_config():
         plain_model_config(Config.fromfile(MMPRETRAIN_RESNET18))
 
 
+def test_plain_config_names_the_plain_backbone():
+    """A backbone that declares its MMPretrain type (``plain_type``) is
+    renamed to it."""
+    cfg = Config.fromfile(
+        osp.join(CONFIG_DIR, 'dks_convnext-tiny_32xb128_in1k.py'))
+    assert cfg.model.backbone.type == 'DKSConvNeXt'
+    plain = plain_model_config(cfg)
+    assert plain.model.backbone.type == 'ConvNeXt'
+    assert plain.model.backbone.out_indices == \
+        (cfg.model.backbone.out_indices[-1], )
+
+
 def test_plain_model_gives_dks_logits(stripped, dks_model):
     model = build_model(stripped['outputs']['config'])
     ckpt = torch.load(stripped['outputs']['checkpoint'], weights_only=True)
@@ -199,7 +226,7 @@ def test_plain_model_gives_dks_logits(stripped, dks_model):
     assert torch.equal(logits, expected)
 
 
-def test_loads_and_predicts_without_mmdks(stripped, dks_model,
+def test_loads_and_predicts_without_mmdks(stripped, dks_config, dks_model,
                                           imagenet_folder, tmp_path):
     """MMPretrain alone loads the outputs: no missing or unexpected keys,
     the DKS model's logits, and its class names."""
@@ -217,7 +244,7 @@ def test_loads_and_predicts_without_mmdks(stripped, dks_model,
         inputs = torch.from_numpy(np.load({str(tmp_path / 'inputs.npy')!r}))
         with torch.no_grad():
             logits = model(inputs, mode='tensor')
-        result = ImageClassificationInferencer(cfg, pretrained=ckpt)(
+        result = ImageClassificationInferencer(model, pretrained=False)(
             {image!r})[0]
         with open('result.json', 'w') as f:  # stdout has progress bars
             json.dump(dict(
@@ -243,7 +270,7 @@ def test_loads_and_predicts_without_mmdks(stripped, dks_model,
 
     from mmpretrain.apis import ImageClassificationInferencer
     dks = copy.deepcopy(dks_model)
-    dks._config = Config.fromfile(DKS_CONFIG)
+    dks._config = Config.fromfile(dks_config)
     dks._dataset_meta = {'classes': CLASSES}
     expected = ImageClassificationInferencer(dks, pretrained=False)(image)[0]
     assert out['pred_label'] == expected['pred_label']
@@ -309,21 +336,23 @@ def make_bad(kind: str, folder: str, source: str) -> str:
 
 
 BAD_INPUTS = [
-    ('plain_mmpretrain', DKS_CONFIG, 'not a DKS checkpoint'),
-    ('random_state_dict', DKS_CONFIG, 'not a DKS checkpoint'),
-    ('truncated', DKS_CONFIG, 'truncated or corrupt'),
-    ('not_a_checkpoint', DKS_CONFIG, 'not a PyTorch checkpoint'),
+    ('plain_mmpretrain', None, 'not a DKS checkpoint'),
+    ('random_state_dict', None, 'not a DKS checkpoint'),
+    ('truncated', None, 'truncated or corrupt'),
+    ('not_a_checkpoint', None, 'not a PyTorch checkpoint'),
     ('config_mismatch', DKS34_CONFIG,
      r'does not match CONFIG: \d+ missing keys: backbone\.layer1\.2\.'),
-    ('shape_mismatch', DKS_CONFIG,
+    ('shape_mismatch', None,
      r'shape mismatch .*head\.fc\.weight \(10, 512\) vs \(1000, 512\)'),
-    ('malicious', DKS_CONFIG, r'calls io\.open, which could run code'),
+    ('malicious', None, r'calls io\.open, which could run code'),
 ]
 
 
 @pytest.mark.parametrize('kind,config,message', BAD_INPUTS,
                          ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_writes_nothing(kind, config, message, source, tmp_path):
+def test_bad_input_writes_nothing(kind, config, message, dks_config, source,
+                                  tmp_path):
+    config = config or dks_config
     checkpoint = source if kind == 'config_mismatch' else \
         make_bad(kind, str(tmp_path), source)
     out_dir = tmp_path / 'out'
@@ -353,10 +382,32 @@ def run_tool(capsys, *args: str) -> tuple:
     return code, out, err
 
 
-def test_cli_errors_are_one_line(source, tmp_path, capsys):
+def test_other_auxiliary_part_is_reported(dks_config, source, dks_model,
+                                          tmp_path, capsys):
+    """A checkpoint whose dropped part differs from CONFIG's (here: one
+    buffer fewer, as from another mmdks version) still exports exactly the
+    plain weights, and says so; the plain part must match."""
+    ckpt = training_checkpoint(dks_model)
+    aux_buffer = next(k for k, _ in dks_model.named_buffers()
+                      if k.startswith(AUX))
+    del ckpt['state_dict'][aux_buffer]
+    path = str(tmp_path / 'older.pth')
+    torch.save(ckpt, path)
+    code, out, err = run_tool(capsys, dks_config, path, str(tmp_path))
+    assert code == 0, err
+    assert f'note: the dropped part differs from CONFIG: 1 missing keys: ' \
+        f'{aux_buffer}' in out
+    exported = torch.load(
+        str(tmp_path / 'older_plain.pth'), weights_only=True)['state_dict']
+    reference = torch.load(source, weights_only=True)['state_dict']
+    assert exported.keys() == {
+        k for k in reference if not k.startswith(AUX)}
+
+
+def test_cli_errors_are_one_line(dks_config, source, tmp_path, capsys):
     malicious = make_bad('malicious', str(tmp_path), source)
     out_dir = str(tmp_path / 'out')
-    code, out, err = run_tool(capsys, DKS_CONFIG, malicious, out_dir)
+    code, out, err = run_tool(capsys, dks_config, malicious, out_dir)
     assert code != 0 and out == ''
     assert err.startswith('error: ') and err.count('\n') == 1
     assert 'could run code' in err
@@ -364,21 +415,25 @@ def test_cli_errors_are_one_line(source, tmp_path, capsys):
     assert not osp.exists(out_dir)
 
 
-def test_existing_outputs_need_force(source, tmp_path, capsys):
+def test_existing_outputs_need_force(dks_config, dks_model, source,
+                                     tmp_path, capsys):
     out_dir = tmp_path / 'out'
     out_dir.mkdir()
     existing = out_dir / 'epoch_3_plain.py'
     existing.write_text('earlier output')
     before = snapshot(str(out_dir))
-    code, _, err = run_tool(capsys, DKS_CONFIG, source, str(out_dir))
+    code, _, err = run_tool(capsys, dks_config, source, str(out_dir))
     assert code != 0 and err.startswith('error: output exists: ')
     assert '--force' in err and err.count('\n') == 1
     assert snapshot(str(out_dir)) == before
 
-    code, out, err = run_tool(capsys, DKS_CONFIG, source, str(out_dir),
+    code, out, err = run_tool(capsys, dks_config, source, str(out_dir),
                               '--force')
     assert code == 0, err
-    assert 'params: 53,483,512 -> 11,689,512' in out
+    before = sum(p.numel() for p in dks_model.parameters())
+    after = sum(p.numel() for n, p in dks_model.named_parameters()
+                if not n.startswith(AUX))
+    assert f'params: {before:,} -> {after:,}' in out
     assert 'aux_neck, aux_head' in out and 'epoch_3_plain.pth' in out
     assert sorted(os.listdir(out_dir)) == \
         ['epoch_3_plain.pth', 'epoch_3_plain.py']  # no temporary files left
@@ -386,7 +441,7 @@ def test_existing_outputs_need_force(source, tmp_path, capsys):
     assert Config.fromfile(str(existing)).model.type == 'ImageClassifier'
 
 
-def test_ema_weights_are_exported(dks_model, tmp_path):
+def test_ema_weights_are_exported(dks_config, dks_model, tmp_path):
     """A checkpoint made by MMEngine's own EMAHook: the averaged weights
     are exported, not the trained ones."""
     ema = ExponentialMovingAverage(dks_model, momentum=0.5)
@@ -401,7 +456,7 @@ def test_ema_weights_are_exported(dks_model, tmp_path):
     path = str(tmp_path / 'ema.pth')
     torch.save(checkpoint, path)
 
-    summary = strip_checkpoint(DKS_CONFIG, path, str(tmp_path), ema=True)
+    summary = strip_checkpoint(dks_config, path, str(tmp_path), ema=True)
     assert summary['weights'] == 'ema'
     exported = torch.load(
         summary['outputs']['checkpoint'], weights_only=True)['state_dict']
@@ -412,9 +467,9 @@ def test_ema_weights_are_exported(dks_model, tmp_path):
                            trained['head.fc.weight'])
 
 
-def test_ema_needs_ema_weights(source, tmp_path):
+def test_ema_needs_ema_weights(dks_config, source, tmp_path):
     with pytest.raises(CheckpointError, match='no ema_state_dict'):
-        strip_checkpoint(DKS_CONFIG, source, str(tmp_path / 'x'), ema=True)
+        strip_checkpoint(dks_config, source, str(tmp_path / 'x'), ema=True)
     assert not osp.exists(tmp_path / 'x')
 
 
@@ -437,7 +492,7 @@ def test_onnx_round_trip(stripped, dks_model):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, imagenet_folder) -> str:
+def trained(tmp_path_factory, dks_config, imagenet_folder) -> str:
     """One epoch (2 iterations at 32x32) of ``tools/train.py``; returns the
     checkpoint."""
     work_dir = tmp_path_factory.mktemp('train')
@@ -452,7 +507,7 @@ def trained(tmp_path_factory, imagenet_folder) -> str:
     ]
     proc = subprocess.run([
         sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'train.py'), DKS_CONFIG, '--work-dir',
+        osp.join(REPO_ROOT, 'tools', 'train.py'), dks_config, '--work-dir',
         str(work_dir), '--cfg-options', *options
     ],
                           capture_output=True,
@@ -462,11 +517,12 @@ def trained(tmp_path_factory, imagenet_folder) -> str:
     return str(work_dir / 'epoch_1.pth')
 
 
-def test_real_checkpoint_with_mim_test(trained, imagenet_folder, tmp_path):
+def test_real_checkpoint_with_mim_test(dks_config, trained, imagenet_folder,
+                                      tmp_path):
     """A real MMEngine checkpoint (message hub, optimizer, schedulers) loads
     with the safe loader and strips, and MMPretrain's own test script runs
     the result without mmdks."""
-    summary = strip_checkpoint(DKS_CONFIG, trained, str(tmp_path / 'out'))
+    summary = strip_checkpoint(dks_config, trained, str(tmp_path / 'out'))
     source = torch.load(trained, weights_only=True)
     assert {'message_hub', 'optimizer', 'param_schedulers'} <= set(source)
     exported = torch.load(

@@ -49,9 +49,12 @@ def main() -> int:
         return 1
     before, after = summary['params_before'], summary['params_after']
     print(f'params: {before:,} -> {after:,} ({before - after:,} dropped)')
+    weights = 'the EMA weights (state_dict of an EMAHook run)' \
+        if summary['weights'] == 'ema' else 'the trained weights (state_dict)'
     print(f"dropped {summary['dropped_keys']} keys under "
-          f"{', '.join(summary['dropped_prefixes'])}; exported the "
-          f"{summary['weights']} weights")
+          f"{', '.join(summary['dropped_prefixes'])}; exported {weights}")
+    for problem in summary['aux_mismatch']:
+        print(f'note: the dropped part differs from CONFIG: {problem}')
     if summary['onnx_max_abs_diff'] is not None:
         print('onnxruntime vs PyTorch max abs logit difference: '
               f"{summary['onnx_max_abs_diff']:.2e}")

@@ -19,9 +19,11 @@ import zipfile
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import mmpretrain.registry as registries
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.registry import Registry
 from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS
 
@@ -52,8 +54,6 @@ def _dks_class(cfg: Config) -> type:
 
 def _mmdks_type_names() -> List[str]:
     """Names of everything mmdks registered into MMPretrain's registries."""
-    from mmengine.registry import Registry
-    import mmpretrain.registry as registries
     names = set()
     for registry in vars(registries).values():
         if isinstance(registry, Registry):
@@ -90,6 +90,12 @@ def plain_model_config(cfg: Config) -> Config:
                 field not in keep and field not in ('type', '_scope_')):
             model.pop(field)
     model.type = 'ImageClassifier'
+    # A backbone that only re-wires an MMPretrain one names it (and has its
+    # state dict), e.g. DKSConvNeXt -> ConvNeXt.
+    backbone_cls = MODELS.get(model.backbone.type) \
+        if isinstance(model.backbone.type, str) else model.backbone.type
+    model.backbone.type = getattr(backbone_cls, 'plain_type',
+                                  model.backbone.type)
     out_indices = model.backbone.get('out_indices')
     if out_indices is not None:
         model.backbone.out_indices = (tuple(out_indices)[-1], )
@@ -217,10 +223,10 @@ def _state_dict_of(checkpoint: dict, path: str) -> Dict[str, torch.Tensor]:
     return state_dict
 
 
-def _check_matches(state_dict: Dict[str, torch.Tensor],
-                   expected: Dict[str, torch.Tensor], what: str) -> None:
-    """Raise unless ``state_dict`` has exactly the keys and shapes of
-    ``expected``."""
+def _mismatches(state_dict: Dict[str, torch.Tensor],
+                expected: Dict[str, torch.Tensor]) -> List[str]:
+    """How ``state_dict`` differs from ``expected`` in keys and shapes, one
+    line per kind of difference (empty if it does not)."""
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shapes = [
@@ -228,13 +234,25 @@ def _check_matches(state_dict: Dict[str, torch.Tensor],
         for k, v in expected.items()
         if k in state_dict and state_dict[k].shape != v.shape
     ]
-    for problems, label in ((missing, 'missing keys'),
-                            (unexpected, 'unexpected keys'),
-                            (shapes, 'shape mismatch (checkpoint vs config)')):
-        if problems:
-            raise CheckpointError(
-                f'{what} does not match CONFIG: {len(problems)} {label}: '
-                f'{_first(problems)}; pass the config it was trained with')
+    return [
+        f'{len(problems)} {label}: {_first(problems)}'
+        for problems, label in ((missing, 'missing keys'),
+                                (unexpected, 'unexpected keys'),
+                                (shapes,
+                                 'shape mismatch (checkpoint vs config)'))
+        if problems
+    ]
+
+
+def _check_matches(state_dict: Dict[str, torch.Tensor],
+                   expected: Dict[str, torch.Tensor], what: str) -> None:
+    """Raise unless ``state_dict`` has exactly the keys and shapes of
+    ``expected``."""
+    problems = _mismatches(state_dict, expected)
+    if problems:
+        raise CheckpointError(
+            f'{what} does not match CONFIG: {problems[0]}; pass the config '
+            'it was trained with')
 
 
 def _check_ema(checkpoint: dict, state_dict: Dict[str, torch.Tensor],
@@ -372,7 +390,8 @@ def strip_checkpoint(config_path: str,
 
     Returns:
         dict: ``params_before``, ``params_after``, ``dropped_keys`` (count),
-        ``dropped_prefixes``, ``weights`` ('ema' or 'state_dict'),
+        ``dropped_prefixes``, ``aux_mismatch`` (how the dropped part differs
+        from CONFIG's, if it does), ``weights`` ('ema' or 'state_dict'),
         ``outputs`` (paths) and ``onnx_max_abs_diff`` (or None).
 
     Raises:
@@ -407,7 +426,14 @@ def strip_checkpoint(config_path: str,
             f'{"/".join(prefixes)} weights (a plain model needs no '
             'stripping)')
     dks_model = MODELS.build(cfg.model)
-    _check_matches(state_dict, dks_model.state_dict(), checkpoint_path)
+    full = dks_model.state_dict()
+    expected, aux_keys = strip_state_dict(full, prefixes)
+    _check_matches(kept, expected, checkpoint_path)
+    # The auxiliary part is dropped anyway: where it differs (another mmdks
+    # version, another branch design) the export is still exact, so this is
+    # only reported.
+    aux_mismatch = _mismatches({k: state_dict[k] for k in dropped},
+                               {k: full[k] for k in aux_keys})
     if ema:
         _check_ema(checkpoint, state_dict, checkpoint_path)
     meta = checkpoint.get('meta') if 'state_dict' in checkpoint else None
@@ -457,6 +483,7 @@ def strip_checkpoint(config_path: str,
         params_after=_num_params(plain_model),
         dropped_keys=len(dropped),
         dropped_prefixes=list(prefixes),
+        aux_mismatch=aux_mismatch,
         weights='ema' if 'ema_state_dict' in checkpoint else 'state_dict',
         outputs=outputs,
         onnx_max_abs_diff=onnx_diff)
