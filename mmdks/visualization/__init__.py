@@ -1,0 +1,3 @@
+from .dks_curves import find_scalars_log, load_scalars, plot_dks_curves
+
+__all__ = ['find_scalars_log', 'load_scalars', 'plot_dks_curves']

@@ -1,0 +1,39 @@
+"""Plot the loss terms and per-branch validation accuracy of a DKS run.
+
+    python tools/analysis_tools/plot_dks_curves.py WORK_DIR [--out curves.png]
+        [--force]
+"""
+import argparse
+import sys
+
+from mmdks.visualization import find_scalars_log, load_scalars, plot_dks_curves
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Plot DKS training curves from a work dir')
+    parser.add_argument('work_dir', help='the --work-dir of the run')
+    parser.add_argument(
+        '--out', default='curves.png', help='PNG to write (curves.png)')
+    parser.add_argument(
+        '--force', action='store_true', help='replace an existing --out')
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    try:
+        log = find_scalars_log(args.work_dir)
+        plotted = plot_dks_curves(load_scalars(log), args.out, args.force)
+    except (OSError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    print(f'read {log}')
+    print(f"losses: {', '.join(plotted['loss']) or 'none'}")
+    print(f"validation: {', '.join(plotted['val']) or 'none'}")
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
