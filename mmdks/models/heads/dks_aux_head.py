@@ -31,9 +31,9 @@ class DKSAuxHead(BaseModule):
             :class:`DKSClassifier`.
         ce_weights (Sequence[float], optional): CE weight of each
             classifier, main last. Defaults to all ones.
-        synergy_loss (dict, optional): Config of the synergy loss; ``None``
-            or ``alpha=0`` gives plain deep supervision. Defaults to
-            ``dict(type='SynergyLoss')``.
+        synergy_loss (dict, optional): Config of the synergy loss (``type``
+            defaults to ``'SynergyLoss'``); ``None`` or ``alpha=0`` gives
+            plain deep supervision. Defaults to ``dict(type='SynergyLoss')``.
         topk (Sequence[int]): Training accuracies to log. Defaults to (1, ).
         init_cfg (dict): Initialization config. Defaults to
             ``LinearClsHead``'s.
@@ -73,8 +73,9 @@ class DKSAuxHead(BaseModule):
                       for k in range(num_classifiers - 1)] + ['main']
         self.fcs = nn.ModuleList(
             nn.Linear(c, num_classes) for c in in_channels)
+        # A partial dict such as dict(alpha=0.) means a SynergyLoss.
         self.synergy_loss = None if synergy_loss is None \
-            else MODELS.build(synergy_loss)
+            else MODELS.build(dict(dict(type='SynergyLoss'), **synergy_loss))
 
     def forward(self, feats: Tuple[torch.Tensor, ...]) -> List[torch.Tensor]:
         """Logits of the branch classifiers.
