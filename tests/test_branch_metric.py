@@ -59,8 +59,7 @@ def test_hand_counted_accuracy_beside_mmpretrain_accuracy():
 
 
 def test_topk_and_prefix():
-    metrics = evaluate([BranchAccuracy(topk=(1, 2), prefix='dks')],
-                       samples())
+    metrics = evaluate([BranchAccuracy(topk=(1, 2), prefix='dks')], samples())
     # branch_1's top-2 misses only sample 2 (label 2, top-2 {0, 1}).
     assert metrics['dks/branch_1_top2'] == pytest.approx(75.0)
     assert metrics['dks/main_top2'] == pytest.approx(100.0)
@@ -76,8 +75,8 @@ def test_main_matches_mmpretrain_accuracy_on_random_scores():
         sample = DataSample().set_gt_label(int(torch.randint(7, ())))
         sample.set_pred_score(scores[-1]).set_field(scores, 'branch_scores')
         data_samples.append(sample)
-    metrics = evaluate([Accuracy(topk=(1, 3)), BranchAccuracy(topk=(1, 3))],
-                       data_samples)
+    metrics = evaluate([Accuracy(topk=(1, 3)),
+                        BranchAccuracy(topk=(1, 3))], data_samples)
     for k in (1, 3):
         assert metrics[f'branch/main_top{k}'] == pytest.approx(
             metrics[f'accuracy/top{k}'])

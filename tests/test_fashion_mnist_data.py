@@ -114,7 +114,11 @@ def test_bad_header_and_truncated_gzip(fake_src, tmp_path):
     out = str(tmp_path / 'out')
     with pytest.raises(FashionMNISTError, match='idx header'):
         prepare_fashion_mnist(
-            out, src, md5s={**md5s, name: hashlib.md5(bad).hexdigest()},
+            out,
+            src,
+            md5s={
+                **md5s, name: hashlib.md5(bad).hexdigest()
+            },
             counts=FAKE_COUNTS)
     assert os.listdir(out) == []
 

@@ -8,17 +8,18 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from conftest import CONFIG_DIR, REPO_ROOT, make_imagenet_folder
 from mmdks.visualization import find_scalars_log, load_scalars, plot_dks_curves
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'plot_dks_curves.py')
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-LOSSES = ['branch_1/loss_ce', 'branch_2/loss_ce', 'main/loss_ce',
-          'loss_synergy']
-VAL = ['branch/branch_1_top1', 'branch/branch_2_top1', 'branch/main_top1',
-       'branch/ensemble_top1', 'accuracy/top1']
+LOSSES = [
+    'branch_1/loss_ce', 'branch_2/loss_ce', 'main/loss_ce', 'loss_synergy'
+]
+VAL = [
+    'branch/branch_1_top1', 'branch/branch_2_top1', 'branch/main_top1',
+    'branch/ensemble_top1', 'accuracy/top1'
+]
 
 
 def run_tool(*args: str) -> int:
@@ -46,14 +47,25 @@ def synthetic_records(epochs: int = 3, iters: int = 4) -> list:
         for i in range(iters):
             step = (epoch - 1) * iters + i + 1
             records.append({
-                'lr': 0.1, 'loss': 9.0, 'branch_1/loss_ce': 3 / step,
-                'branch_2/loss_ce': 2 / step, 'main/loss_ce': 1 / step,
-                'loss_synergy': 0.5, 'main/accuracy_top-1': 50.0,
-                'epoch': epoch, 'iter': step, 'step': step})
+                'lr': 0.1,
+                'loss': 9.0,
+                'branch_1/loss_ce': 3 / step,
+                'branch_2/loss_ce': 2 / step,
+                'main/loss_ce': 1 / step,
+                'loss_synergy': 0.5,
+                'main/accuracy_top-1': 50.0,
+                'epoch': epoch,
+                'iter': step,
+                'step': step
+            })
         records.append({
-            'accuracy/top1': 50 + epoch, 'branch/branch_1_top1': 40 + epoch,
-            'branch/branch_2_top1': 45 + epoch, 'branch/main_top1': 50 + epoch,
-            'branch/ensemble_top1': 52 + epoch, 'step': epoch})
+            'accuracy/top1': 50 + epoch,
+            'branch/branch_1_top1': 40 + epoch,
+            'branch/branch_2_top1': 45 + epoch,
+            'branch/main_top1': 50 + epoch,
+            'branch/ensemble_top1': 52 + epoch,
+            'step': epoch
+        })
     return records
 
 
@@ -113,7 +125,8 @@ def test_log_of_a_real_dks_run(tmp_path):
     data = make_imagenet_folder(str(tmp_path / 'data'))
     config = tmp_path / 'dks_eval_branches.py'
     # --cfg-options cannot set a list of metrics, so a small config does.
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         _base_ = {osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')!r}
         # 32-pixel crops keep the CPU run to seconds.
         train_pipeline = [
@@ -145,10 +158,12 @@ def test_log_of_a_real_dks_run(tmp_path):
             f'{loader}.dataset.data_root={data}'
         ]
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    subprocess.run([
-        sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'),
+    command = [
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'),
         str(config), '--work-dir', work_dir, '--cfg-options', *options
-    ], env=env, check=True, capture_output=True)
+    ]
+    subprocess.run(command, env=env, check=True, capture_output=True)
 
     records = load_scalars(find_scalars_log(work_dir))
     val = [r for r in records if 'branch/main_top1' in r]

@@ -55,8 +55,10 @@ def check_idx(path: str, name: str, count: int) -> None:
     expected = [magic, count] + [IMAGE_SIZE] * 2 * images
     with open(path, 'rb') as f:
         head = f.read(header)
-        found = [int.from_bytes(head[i:i + 4], 'big')
-                 for i in range(0, len(head), 4)]
+        found = [
+            int.from_bytes(head[i:i + 4], 'big')
+            for i in range(0, len(head), 4)
+        ]
         if found != expected:
             raise FashionMNISTError(
                 f'{path}: idx header {found} is not {expected} (magic, '
@@ -97,25 +99,23 @@ def _open_source(src_dir: str, name: str) -> Tuple[str, BinaryIO]:
                          (osp.join(src_dir, name + '.gz'), gzip.open)):
         if osp.isfile(path):
             return path, opener(path, 'rb')
-    raise FashionMNISTError(
-        f'{src_dir} has neither {name} nor {name}.gz')
+    raise FashionMNISTError(f'{src_dir} has neither {name} nor {name}.gz')
 
 
 def _has_all(src_dir: str) -> bool:
     return all(
-        osp.isfile(osp.join(src_dir, n)) or
-        osp.isfile(osp.join(src_dir, n + '.gz')) for n in MD5)
+        osp.isfile(osp.join(src_dir, n))
+        or osp.isfile(osp.join(src_dir, n + '.gz')) for n in MD5)
 
 
 def _apt_install() -> bool:
     """Install Debian's package when we may (root on Debian/Ubuntu)."""
-    if not (hasattr(os, 'geteuid') and os.geteuid() == 0 and
-            shutil.which('apt-get')):
+    if not (hasattr(os, 'geteuid') and os.geteuid() == 0
+            and shutil.which('apt-get')):
         return False
     print(f'installing {DEBIAN_PACKAGE} with apt-get')
-    result = subprocess.run(
-        ['apt-get', 'install', '-y', DEBIAN_PACKAGE],
-        stdout=subprocess.DEVNULL)
+    result = subprocess.run(['apt-get', 'install', '-y', DEBIAN_PACKAGE],
+                            stdout=subprocess.DEVNULL)
     return result.returncode == 0 and _has_all(DEBIAN_DIR)
 
 

@@ -15,7 +15,8 @@ from typing import Dict, List, Tuple
 
 LOSS_KEY = re.compile(r'^(.+/loss_ce|loss_synergy)$')
 # BranchAccuracy's top-1 keys under any prefix, and MMPretrain's Accuracy.
-VAL_KEY = re.compile(r'^([^/]+/(branch_\d+|main|ensemble)_top1|accuracy/top1)$')
+VAL_KEY = re.compile(
+    r'^([^/]+/(branch_\d+|main|ensemble)_top1|accuracy/top1)$')
 
 
 def find_scalars_log(work_dir: str) -> str:
@@ -99,7 +100,8 @@ def _order(key: str) -> Tuple[int, int, str]:
     return _curve_of(key)[:2] + (key, )
 
 
-def plot_dks_curves(records: List[dict], out: str,
+def plot_dks_curves(records: List[dict],
+                    out: str,
                     force: bool = False) -> Dict[str, List[str]]:
     """Write a PNG with the loss terms over iterations and the top-1
     validation accuracy of every classifier over epochs.
@@ -161,8 +163,14 @@ def plot_dks_curves(records: List[dict], out: str,
         if series:
             ax.legend(fontsize='small')
         else:
-            ax.text(0.5, 0.5, 'not in the log', ha='center', va='center',
-                    transform=ax.transAxes, color='gray')
+            ax.text(
+                0.5,
+                0.5,
+                'not in the log',
+                ha='center',
+                va='center',
+                transform=ax.transAxes,
+                color='gray')
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)

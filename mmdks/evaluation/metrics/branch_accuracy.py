@@ -41,10 +41,9 @@ class BranchAccuracy(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = (topk, ) if isinstance(topk, int) else tuple(topk)
-        if not self.topk or any(
-                not isinstance(k, int) or k < 1 for k in self.topk):
-            raise ValueError(
-                f'topk must be positive integers, got {topk!r}')
+        if not self.topk or any(not isinstance(k, int) or k < 1
+                                for k in self.topk):
+            raise ValueError(f'topk must be positive integers, got {topk!r}')
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep, per sample, the top-k class indices of every classifier
