@@ -201,6 +201,17 @@ def test_plain_config():
         plain_model_config(Config.fromfile(MMPRETRAIN_RESNET18))
 
 
+def test_plain_config_drops_branch_metrics():
+    cfg = Config.fromfile(SHIPPED_CONFIG)
+    accuracy = dict(type='Accuracy', topk=(1, 5))
+    cfg.test_evaluator = [accuracy, dict(type='BranchAccuracy', topk=1)]
+    assert plain_model_config(cfg).test_evaluator == [accuracy]
+
+    cfg.test_evaluator = dict(type='BranchAccuracy')
+    with pytest.raises(ValueError, match="still names 'BranchAccuracy'"):
+        plain_model_config(cfg)
+
+
 def test_plain_config_names_the_plain_backbone():
     """A backbone that declares its MMPretrain type (``plain_type``) is
     renamed to it."""

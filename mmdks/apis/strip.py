@@ -68,7 +68,9 @@ def plain_model_config(cfg: Config) -> Config:
     The model becomes an ``ImageClassifier``: the ``auxiliary_modules`` of
     the DKS class and every other argument ``ImageClassifier`` does not take
     (``eval_branches``) are removed, and the backbone returns only the last
-    of its DKS ``out_indices``. Data pipelines, preprocessor, evaluators and
+    of its DKS ``out_indices``; a backbone class with a ``plain_type`` is
+    renamed to it. mmdks metrics (e.g. ``BranchAccuracy``) are removed from
+    evaluator lists. Data pipelines, preprocessor, the other metrics and the
     schedule are kept as they are; ``custom_imports`` of mmdks is removed.
 
     Args:
@@ -100,6 +102,15 @@ def plain_model_config(cfg: Config) -> Config:
     if out_indices is not None:
         model.backbone.out_indices = (tuple(out_indices)[-1], )
 
+    # mmdks metrics score the DKS branches, which the plain model lacks.
+    mmdks_types = _mmdks_type_names()
+    for field in ('val_evaluator', 'test_evaluator'):
+        metrics = plain.get(field)
+        if isinstance(metrics, list):
+            plain[field] = [
+                m for m in metrics if m.get('type') not in mmdks_types
+            ] or metrics  # only mmdks metrics: the scan below reports them
+
     imports = plain.get('custom_imports')
     if imports is not None:
         others = [
@@ -112,7 +123,7 @@ def plain_model_config(cfg: Config) -> Config:
             plain.pop('custom_imports')
 
     text = plain.pretty_text
-    for name in ['mmdks'] + _mmdks_type_names():
+    for name in ['mmdks'] + mmdks_types:
         found = re.search(rf'\b{re.escape(name)}\b', text)
         if found:
             line = text[:found.start()].count('\n') + 1
