@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
+from mmpretrain.models.utils import make_divisible
 from mmpretrain.registry import MODELS
 
 from .backbone_probe import num_halvings, probe_branch_shapes, \
@@ -93,10 +94,11 @@ class ConvBranch(BaseModule):
         blocks = []
         channels = self.in_channels
         for i in range(num_blocks):
-            # Geometric steps from the stage's width to out_channels.
-            width = round(self.in_channels *
-                          (out_channels / self.in_channels)**(
-                              (i + 1) / num_blocks))
+            # Geometric steps from the stage's width to out_channels,
+            # intermediate widths rounded to multiples of 8.
+            width = out_channels if i == num_blocks - 1 else make_divisible(
+                self.in_channels *
+                (out_channels / self.in_channels)**((i + 1) / num_blocks), 8)
             blocks.append(
                 ConvModule(
                     channels,
