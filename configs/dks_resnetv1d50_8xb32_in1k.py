@@ -6,8 +6,10 @@ custom_imports = dict(imports=['mmdks'], allow_failed_imports=False)
 model = dict(
     type='DKSClassifier',
     backbone=dict(out_indices=(1, 2, 3)),
-    aux_neck=dict(type='DKSNeck', branches=[
-        dict(from_stage=1, num_blocks=[3, 2]),
-        dict(from_stage=2, num_blocks=[3], widen_factor=2.0),
-    ]),
+    aux_neck=dict(
+        type='DKSNeck',
+        branches=[
+            dict(from_stage=1, num_blocks=[3, 2]),
+            dict(from_stage=2, num_blocks=[3], widen_factor=2.0),
+        ]),
     aux_head=dict(type='DKSAuxHead'))
