@@ -86,15 +86,6 @@ def batch(model: torch.nn.Module, training: bool) -> dict:
     return model.data_preprocessor(data, training)
 
 
-def plain_config(cfg: Config) -> Config:
-    """:func:`plain_model_config`, after naming the MMPretrain type of a
-    backbone that declares one (DKSConvNeXt: ConvNeXt's weights)."""
-    backbone = cfg.model.backbone
-    backbone.type = getattr(MODELS.get(backbone.type), 'plain_type',
-                            backbone.type)
-    return plain_model_config(cfg)
-
-
 @pytest.mark.parametrize('name', sorted(CONFIGS))
 def test_config_trains_and_predicts(name):
     recipe, branch_type = CONFIGS[name]
@@ -153,12 +144,12 @@ def test_main_path_is_the_plain_model(name):
     }
     assert main == expected
 
-    # ...so the stripped weights load into it strictly and give the DKS
-    # model's logits.
+    # ...so the stripped weights load strictly into the plain config's model
+    # (DKSConvNeXt's is ConvNeXt) and give the DKS model's logits.
     kept, dropped = strip_state_dict(dks.state_dict(),
                                      DKSClassifier.auxiliary_modules)
     assert dropped
-    plain = MODELS.build(plain_config(cfg).model)
+    plain = MODELS.build(plain_model_config(cfg).model)
     plain.load_state_dict(kept, strict=True)
     dks.eval(), plain.eval()
     inputs = batch(dks, training=False)['inputs']
