@@ -1,9 +1,8 @@
 """Reading MMEngine's logged scalars and summarising seeded comparisons."""
-import glob
-import json
 import math
-import os.path as osp
 from typing import Dict, List, Sequence, Tuple
+
+from mmdks.visualization import find_scalars_log, load_scalars
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} for small df; beyond the
 # table the normal quantile is close enough for a report.
@@ -15,12 +14,7 @@ _T975 = {
 
 def latest_scalars(work_dir: str) -> List[dict]:
     """Records of the newest ``vis_data/scalars.json`` under ``work_dir``."""
-    logs = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not logs:
-        raise FileNotFoundError(f'no vis_data/scalars.json under {work_dir}')
-    with open(logs[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return load_scalars(find_scalars_log(work_dir))
 
 
 def val_history(records: Sequence[dict], key: str) -> List[Tuple[int, float]]:

@@ -1,0 +1,23 @@
+"""The README's demo end to end on real Fashion-MNIST (slow: run with
+``make test-slow``)."""
+import os.path as osp
+import re
+import subprocess
+
+import pytest
+
+from conftest import REPO_ROOT
+
+
+@pytest.mark.slow
+def test_demo_runs_and_the_stripped_model_matches_main(tmp_path):
+    result = subprocess.run(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'demo.sh'), '--work-dir',
+         str(tmp_path), '--train-size', '2000', '--epochs', '2'],
+        capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    table = dict(re.findall(r'\| (\S[^|]*?) \| ([0-9.]+) \|', result.stdout))
+    assert table['stripped (vanilla MMPretrain)'] == table['main']
+    assert {'branch_1', 'branch_2', 'ensemble'} <= set(table)
+    assert float(table['main']) > 50  # 2 epochs of 2k images: well above 10
+    assert osp.isfile(tmp_path / 'curves.png')
