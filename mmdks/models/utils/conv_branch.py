@@ -9,6 +9,7 @@ from mmpretrain.registry import MODELS
 
 from .backbone_probe import num_halvings, probe_branch_shapes, \
     resolve_in_channels
+from .stage_branch import CONV_BRANCH_INIT
 
 
 @MODELS.register_module()
@@ -57,13 +58,7 @@ class ConvBranch(BaseModule):
                  num_blocks: Optional[int] = None,
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
-                 init_cfg: Union[dict, List[dict]] = [
-                     dict(type='Kaiming', layer=['Conv2d']),
-                     dict(
-                         type='Constant',
-                         val=1,
-                         layer=['_BatchNorm', 'GroupNorm'])
-                 ]) -> None:
+                 init_cfg: Union[dict, List[dict]] = CONV_BRANCH_INIT) -> None:
         super().__init__(init_cfg=init_cfg)
         in_shape, main_shape = probe_branch_shapes(backbone, from_stage)
         if len(in_shape) != 3:

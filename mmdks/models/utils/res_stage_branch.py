@@ -7,6 +7,8 @@ from mmpretrain.models.backbones import RegNet, ResNet
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmpretrain.registry import MODELS
 
+from .stage_branch import CONV_BRANCH_INIT, rebuilt_stages
+
 
 def is_resnet_family(backbone: nn.Module) -> bool:
     """Whether :class:`ResStageBranch` can continue the backbone: a ResNet
@@ -54,30 +56,14 @@ class ResStageBranch(BaseModule):
                  widen_factor: float = 1.0,
                  strides: Optional[Sequence[int]] = None,
                  with_cp: Optional[bool] = None,
-                 init_cfg: Union[dict, List[dict]] = [
-                     dict(type='Kaiming', layer=['Conv2d']),
-                     dict(
-                         type='Constant',
-                         val=1,
-                         layer=['_BatchNorm', 'GroupNorm'])
-                 ]) -> None:
+                 init_cfg: Union[dict, List[dict]] = CONV_BRANCH_INIT) -> None:
         super().__init__(init_cfg=init_cfg)
         if not is_resnet_family(backbone):
             raise TypeError(
                 'ResStageBranch continues a ResNet-family backbone, got '
                 f'{type(backbone).__name__}; use ConvBranch instead')
         num_stages = len(backbone.stage_blocks)
-        if not 0 <= from_stage < num_stages - 1:
-            raise ValueError(
-                f'branch.from_stage={from_stage} must name a stage before '
-                f'the last one (0..{num_stages - 2})')
-        stages = range(from_stage + 1, num_stages)
-        if (not isinstance(num_blocks, Sequence)
-                or len(num_blocks) != len(stages)
-                or not all(isinstance(n, int) and n > 0 for n in num_blocks)):
-            raise ValueError(
-                f'branch.num_blocks={num_blocks!r} must list {len(stages)} '
-                f'positive block counts, one per stage {list(stages)}')
+        stages = rebuilt_stages(from_stage, num_blocks, num_stages)
         if strides is None:
             strides = [backbone.strides[i] for i in stages]
         if len(strides) != len(stages):

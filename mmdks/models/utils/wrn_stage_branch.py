@@ -6,6 +6,8 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
+from .stage_branch import CONV_BRANCH_INIT, rebuilt_stages
+
 
 @MODELS.register_module()
 class WRNStageBranch(BaseModule):
@@ -32,29 +34,13 @@ class WRNStageBranch(BaseModule):
                  from_stage: int,
                  num_blocks: Sequence[int],
                  widen_factor: float = 1.0,
-                 init_cfg: Union[dict, List[dict]] = [
-                     dict(type='Kaiming', layer='Conv2d', mode='fan_out'),
-                     dict(
-                         type='Constant',
-                         val=1,
-                         layer=['_BatchNorm', 'GroupNorm'])
-                 ]) -> None:
+                 init_cfg: Union[dict, List[dict]] = CONV_BRANCH_INIT) -> None:
         super().__init__(init_cfg=init_cfg)
         if not hasattr(backbone, 'make_group'):
             raise TypeError('WRNStageBranch continues a WideResNet, got '
                             f'{type(backbone).__name__}')
         num_stages = len(backbone.stage_channels)
-        if not 0 <= from_stage < num_stages - 1:
-            raise ValueError(
-                f'branch.from_stage={from_stage} must name a group before '
-                f'the last one (0..{num_stages - 2})')
-        stages = range(from_stage + 1, num_stages)
-        if (not isinstance(num_blocks, Sequence)
-                or len(num_blocks) != len(stages)
-                or not all(isinstance(n, int) and n > 0 for n in num_blocks)):
-            raise ValueError(
-                f'branch.num_blocks={num_blocks!r} must list {len(stages)} '
-                f'positive block counts, one per group {list(stages)}')
+        stages = rebuilt_stages(from_stage, num_blocks, num_stages)
         if not widen_factor > 0:
             raise ValueError(
                 f'branch.widen_factor={widen_factor} must be > 0')
