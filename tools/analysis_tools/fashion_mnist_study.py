@@ -13,6 +13,7 @@ Example::
         --train-size 4000 --epochs 5 --jobs 2 --out docs/results.md
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mmdks.analysis import (latest_scalars, mean_std, paired_interval,
                             val_history)
+from mmdks.visualization import plot_dks_curves
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = {
@@ -31,6 +33,8 @@ CONFIGS = {
     'ds': 'configs/fashion_mnist/ds_resnet14_1xb128_fashion-mnist.py',
     'dks': 'configs/fashion_mnist/dks_resnet14_1xb128_fashion-mnist.py',
 }
+
+BRANCH_COLUMNS = ('branch_1', 'branch_2', 'main', 'ensemble')
 
 
 def parse_args() -> argparse.Namespace:
@@ -87,6 +91,37 @@ def run_one(args, method: str, seed: int) -> dict:
     return record
 
 
+def branch_errors(args, method: str, seed: int) -> dict:
+    """Test top-1 error of every classifier and of their ensemble, from
+    the final checkpoint, scored once with ``BranchAccuracy``."""
+    work_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
+    done = osp.join(work_dir, 'branches.json')
+    if not osp.exists(done):
+        config = osp.join(work_dir, 'branches.py')
+        with open(config, 'w') as f:
+            f.write(f"_base_ = '{osp.join(ROOT, CONFIGS[method])}'\n"
+                    'model = dict(eval_branches=True)\n'
+                    "test_evaluator = [dict(type='Accuracy', topk=(1, )), "
+                    "dict(type='BranchAccuracy')]\n")
+        test_dir = osp.join(work_dir, 'branch_test')
+        subprocess.run([
+            sys.executable, osp.join(ROOT, 'tools', 'test.py'), config,
+            osp.join(work_dir, f'epoch_{args.epochs}.pth'), '--work-dir',
+            test_dir
+        ], env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(max(glob.glob(osp.join(test_dir, '*', '*.json')))) as f:
+            metrics = json.load(f)
+        errors = {
+            k.split('/', 1)[1][:-len('_top1')]: 100 - v
+            for k, v in metrics.items() if k.startswith('branch/')
+        }
+        with open(done, 'w') as f:
+            json.dump(errors, f)
+    with open(done) as f:
+        return json.load(f)
+
+
 def main_error(work_dir: str, last: int) -> float:
     history = val_history(latest_scalars(work_dir), 'accuracy/top1')
     if len(history) < last:
@@ -105,11 +140,19 @@ def main() -> None:
             for s in args.seeds]
         for m in args.methods
     }
-    write_report(args, runs, errors)
+    branches = {
+        m: [branch_errors(args, m, s) for s in args.seeds]
+        for m in args.methods if m != 'baseline'
+    }
+    plot = osp.splitext(args.out)[0] + '_dks_seed0.png'
+    plot_dks_curves(
+        latest_scalars(osp.join(args.work_dir, f'dks_seed{args.seeds[0]}')),
+        plot, force=True)
+    write_report(args, runs, errors, branches, plot)
     print(f'report: {args.out}')
 
 
-def write_report(args, runs, errors) -> None:
+def write_report(args, runs, errors, branches, plot: str) -> None:
     lines = [
         '# Fashion-MNIST: baseline vs deep supervision vs DKS', '',
         f'Machine: {platform.platform()}, {os.cpu_count()} CPU cores, '
@@ -133,6 +176,17 @@ def write_report(args, runs, errors) -> None:
             d = paired_interval(errors[a], errors[b])
             lines.append(f'- {a} - {b}: {d["mean"]:+.2f} '
                          f'[{d["low"]:+.2f}, {d["high"]:+.2f}] (n={d["n"]})')
+    lines += ['', 'Every classifier of the final checkpoints (test top-1 '
+              'error, %, mean +/- std over seeds; ensemble = averaged '
+              'probabilities of all classifiers):', '',
+              '| method | ' + ' | '.join(BRANCH_COLUMNS) + ' |',
+              '|---|' + '---|' * len(BRANCH_COLUMNS)]
+    for method, per_seed in branches.items():
+        cells = ['{:.2f} +/- {:.2f}'.format(
+            *mean_std([e[c] for e in per_seed])) for c in BRANCH_COLUMNS]
+        lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+    lines += ['', f'Training curves of DKS, seed {args.seeds[0]}: '
+              f'![curves]({osp.basename(plot)})']
     lines += ['', '| run | wall time (s) | command |', '|---|---|---|']
     for r in runs:
         lines.append(f'| {r["method"]} seed {r["seed"]} | {r["wall_s"]:.0f} '
