@@ -1,4 +1,5 @@
 """Resume, interruption, distributed training and safe checkpoint loading."""
+import glob
 import os
 import os.path as osp
 import signal
@@ -13,6 +14,7 @@ from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
 from conftest import CONFIG_DIR, REPO_ROOT
+from mmdks.apis import CheckpointError, check_checkpoint_fits
 from mmdks.utils import CHECKPOINT_SAFE_GLOBALS
 
 ENV = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
@@ -169,8 +171,63 @@ def test_code_in_a_checkpoint_is_never_run(entry, uninterrupted, tmp_path):
     }[entry]
     result = run(cmd)
     assert result.returncode != 0
-    assert 'Weights only load failed' in result.stderr
+    assert 'error: refusing' in result.stderr and 'was not loaded' in \
+        result.stderr
     assert not osp.exists(marker)
+    assert not glob.glob(osp.join(work, '*.pth'))
+
+
+def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
+    cfg, reference = uninterrupted
+    model = MODELS.build(Config.fromfile(cfg).model)
+    good = osp.join(reference, 'epoch_1.pth')
+    check_checkpoint_fits(model, good)
+    state = load(good)['state_dict']
+
+    truncated = tmp_path / 'truncated.pth'
+    with open(good, 'rb') as f:
+        truncated.write_bytes(f.read(10000))
+    text = tmp_path / 'notes.pth'
+    text.write_text('not a checkpoint')
+    cases = {
+        str(truncated): 'truncated or corrupt',
+        str(text): 'not a PyTorch checkpoint',
+        str(tmp_path / 'absent.pth'): 'does not exist',
+    }
+    bad_states = {
+        'shape': ({**state, 'head.fc.weight': torch.zeros(10, 512)},
+                  'shape mismatch'),
+        'unexpected': ({**state, 'extra.weight': torch.zeros(1)},
+                       'unexpected keys: extra.weight'),
+        'missing main': ({k: v for k, v in state.items()
+                          if not k.startswith('backbone.layer4.')},
+                         'missing keys: backbone.layer4'),
+    }
+    for name, (bad, message) in bad_states.items():
+        path = str(tmp_path / f'{name}.pth')
+        torch.save({'state_dict': bad}, path)
+        cases[path] = message
+    for path, message in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            check_checkpoint_fits(model, path)
+    # A plain model's checkpoint lacks only the DKS parts: a valid start.
+    plain = str(tmp_path / 'plain.pth')
+    torch.save({'state_dict': {k: v for k, v in state.items()
+                               if not k.startswith(('aux_neck.',
+                                                    'aux_head.'))}}, plain)
+    check_checkpoint_fits(model, plain)
+
+
+def test_tools_refuse_a_checkpoint_of_another_model(uninterrupted, tmp_path):
+    cfg, reference = uninterrupted
+    state = load(osp.join(reference, 'epoch_1.pth'))['state_dict']
+    wrong = str(tmp_path / 'wrong.pth')
+    torch.save({'state_dict': {**state, 'head.fc.weight': torch.zeros(
+        10, 512)}}, wrong)
+    result = run(TEST + [cfg, wrong, '--work-dir', str(tmp_path / 'w')])
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith('error:') and 'head.fc.weight' in last_line
 
 
 def test_bf16_autocast_training_step_is_finite():

@@ -9,8 +9,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
-from mmdks.utils import (init_cpu_distributed, set_dataloader_defaults,
-                         set_work_dir)
+from mmdks.utils import (exit_unless_checkpoint_fits, init_cpu_distributed,
+                         set_dataloader_defaults, set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +48,7 @@ def main() -> None:
     init_cpu_distributed(args.launcher, cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
         else RUNNERS.build(cfg)
+    exit_unless_checkpoint_fits(runner.model, args.checkpoint)
     if args.out:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
