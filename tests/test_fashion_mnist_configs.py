@@ -68,3 +68,15 @@ def test_val_set_is_the_10k_test_images():
     cfg = Config.fromfile(FASHION[0])
     assert len(DATASETS.build(cfg.val_dataloader.dataset)) == 10000
     assert len(DATASETS.build(cfg.train_dataloader.dataset)) == 60000
+
+
+def test_dks_and_ds_score_every_branch():
+    for name in ('dks', 'ds'):
+        cfg = Config.fromfile(
+            osp.join(CONFIG_DIR, 'fashion_mnist',
+                     f'{name}_resnet14_1xb128_fashion-mnist.py'))
+        assert cfg.model.eval_branches is True
+        for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
+            assert [m['type'] for m in evaluator] == [
+                'Accuracy', 'BranchAccuracy'
+            ]

@@ -62,9 +62,6 @@ def main() -> None:
     config = osp.join(work_dir, 'dks_resnet14_demo.py')
     with open(config, 'w') as f:
         f.write(f"_base_ = '{CONFIG}'\n"
-                "val_evaluator = [dict(type='Accuracy', topk=(1, )), "
-                "dict(type='BranchAccuracy')]\n"
-                'test_evaluator = val_evaluator\n'
                 f"train_dataloader = dict(dataset=dict(data_root='{data_root}'"
                 f', indices={args.train_size}))\n'
                 f"val_dataloader = dict(dataset=dict(data_root='{data_root}'))"

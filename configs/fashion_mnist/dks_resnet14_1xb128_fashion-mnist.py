@@ -1,8 +1,8 @@
 # DKS on the ResNet-14 baseline, the reference branch design carried over
 # (n = 2 blocks a stage): from stage 0, [n blocks to 32 channels, n / 2 to
 # 64]; from stage 1, [n blocks at 128 channels, twice the last width].
-# Per-branch evaluation is on: every classifier and their ensemble are
-# scored on the test set.
+# Per-branch evaluation is on: every classifier and the ensemble of all of
+# them are scored on the test set beside the main accuracy.
 _base_ = './resnet14_1xb128_fashion-mnist.py'
 custom_imports = dict(imports=['mmdks'], allow_failed_imports=False)
 model = dict(
@@ -16,3 +16,8 @@ model = dict(
         ]),
     aux_head=dict(type='DKSAuxHead'),
     eval_branches=True)
+val_evaluator = [
+    dict(type='Accuracy', topk=(1, )),
+    dict(type='BranchAccuracy'),
+]
+test_evaluator = val_evaluator
