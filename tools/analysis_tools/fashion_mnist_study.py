@@ -35,6 +35,7 @@ CONFIGS = {
 }
 
 BRANCH_COLUMNS = ('branch_1', 'branch_2', 'main', 'ensemble')
+NOTES_MARK = '<!-- discussion -->'
 
 
 def parse_args() -> argparse.Namespace:
@@ -129,12 +130,14 @@ def branch_errors(args, method: str, seed: int) -> dict:
         return json.load(f)
 
 
-def main_error(work_dir: str, last: int) -> float:
+def main_errors(work_dir: str, last: int) -> dict:
+    """Main top-1 error: mean of the last ``last`` evaluations, and final."""
     history = val_history(latest_scalars(work_dir), 'accuracy/top1')
     if len(history) < last:
         raise RuntimeError(f'{work_dir} has {len(history)} evaluations, '
                            f'expected {last}')
-    return 100 - sum(v for _, v in history[-last:]) / last
+    return dict(last=100 - sum(v for _, v in history[-last:]) / last,
+                final=100 - history[-1][1])
 
 
 def main() -> None:
@@ -143,7 +146,7 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(lambda job: run_one(args, *job), jobs))
     errors = {
-        m: [main_error(osp.join(args.work_dir, f'{m}_seed{s}'), args.last)
+        m: [main_errors(osp.join(args.work_dir, f'{m}_seed{s}'), args.last)
             for s in args.seeds]
         for m in args.methods
     }
@@ -167,22 +170,29 @@ def write_report(args, runs, errors, branches, plot: str) -> None:
         f'Setting: CIFAR-style ResNet-14 (MMPretrain `ResNet_CIFAR`, 16/32/64 '
         f'channels, 1-channel 28x28 input), first {args.train_size} training '
         f'images, {args.epochs} epochs, batch 128, SGD + cosine; test top-1 '
-        f'error on all 10,000 test images, averaged over the last '
-        f'{args.last} epochs; seeds {args.seeds}.', '',
-        '| method | top-1 error (%) mean +/- std | per seed |',
-        '|---|---|---|'
+        f'error on all 10,000 test images, as the mean of the last '
+        f'{args.last} evaluations (one per epoch) and at the final epoch; '
+        f'seeds {args.seeds}.', '',
+        '| method | error, mean of last evaluations | per seed | '
+        'error, final epoch | per seed |', '|---|---|---|---|---|'
     ]
     for method, values in errors.items():
-        mean, std = mean_std(values)
-        per_seed = ', '.join(f'{v:.2f}' for v in values)
-        lines.append(f'| {method} | {mean:.2f} +/- {std:.2f} | {per_seed} |')
-    lines += ['', 'Paired differences (same seed), top-1 error points, '
-              'with 95% t-intervals:', '']
+        cells = []
+        for stat in ('last', 'final'):
+            per_seed = [v[stat] for v in values]
+            cells += ['{:.2f} +/- {:.2f}'.format(*mean_std(per_seed)),
+                      ', '.join(f'{v:.2f}' for v in per_seed)]
+        lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'Paired differences (same seed) of the top-1 error, in '
+              'points, with 95% t-intervals:', '']
     for a, b in (('dks', 'baseline'), ('ds', 'baseline'), ('dks', 'ds')):
         if a in errors and b in errors:
-            d = paired_interval(errors[a], errors[b])
-            lines.append(f'- {a} - {b}: {d["mean"]:+.2f} '
-                         f'[{d["low"]:+.2f}, {d["high"]:+.2f}] (n={d["n"]})')
+            for stat in ('last', 'final'):
+                d = paired_interval([v[stat] for v in errors[a]],
+                                    [v[stat] for v in errors[b]])
+                lines.append(
+                    f'- {a} - {b} ({stat}): {d["mean"]:+.2f} '
+                    f'[{d["low"]:+.2f}, {d["high"]:+.2f}] (n={d["n"]})')
     lines += ['', 'Every classifier of the final checkpoints (test top-1 '
               'error, %, mean +/- std over seeds; ensemble = averaged '
               'probabilities of all classifiers):', '',
@@ -198,9 +208,16 @@ def write_report(args, runs, errors, branches, plot: str) -> None:
     for r in runs:
         lines.append(f'| {r["method"]} seed {r["seed"]} | {r["wall_s"]:.0f} '
                      f'| `python {r["command"]}` |')
+    # Hand-written discussion below NOTES_MARK survives a regeneration.
+    notes = ''
+    if osp.exists(args.out):
+        with open(args.out) as f:
+            old = f.read()
+        if NOTES_MARK in old:
+            notes = old[old.index(NOTES_MARK):]
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+        f.write('\n'.join(lines) + '\n\n' + notes)
 
 
 if __name__ == '__main__':
