@@ -59,19 +59,26 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def median_time(step: Callable[[], None], repeats: int, device: str,
-                warmup: int = 2) -> float:
-    """Median wall time of ``step`` in seconds, after ``warmup`` calls."""
-    for _ in range(warmup):
-        step()
-    times = []
+def median_times(steps: Dict[str, Callable[[], None]], repeats: int,
+                 device: str, warmup: int = 2) -> Dict[str, float]:
+    """Median wall time of each step in seconds.
+
+    The steps are timed in turn, round after round, so that drift of the
+    machine (clock boost, other load) reaches all of them alike; comparing
+    ratios of these medians is the point.
+    """
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: Dict[str, List[float]] = {name: [] for name in steps}
     for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, step in steps.items():
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def train_step_fn(model: nn.Module, inputs, samples,
@@ -143,11 +150,9 @@ def synergy_timings(num_classifiers: int, batch_size: int, num_classes: int,
         num_classifiers, batch_size, num_classes, device=device,
         requires_grad=True)
     ours = SynergyLoss().to(device)
-    out = {}
-    for name, fn in (('ours', ours), ('loop', loop_synergy)):
-        out[name] = median_time(lambda fn=fn: fn(logits).backward(), repeats,
-                                device)
-    return out
+    return median_times(
+        dict(ours=lambda: ours(logits).backward(),
+             loop=lambda: loop_synergy(logits).backward()), repeats, device)
 
 
 def activation_memory_mb(model: nn.Module, inputs: torch.Tensor,

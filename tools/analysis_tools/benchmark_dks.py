@@ -57,15 +57,16 @@ def main() -> None:
                   batch_size=batch, input_size=size, repeats=args.repeats)
 
     models = {v: bench.build(cfg, v, dev) for v in bench.VARIANTS}
-    step = {}
-    for variant, model in models.items():
-        step[variant] = bench.median_time(
-            bench.train_step_fn(model, inputs, samples), args.repeats, dev)
-        if args.amp:
-            step[f'{variant}_amp'] = bench.median_time(
-                bench.train_step_fn(model, inputs, samples, amp=True),
-                args.repeats, dev)
-    report['train_step_s'] = step
+    steps = {
+        v: bench.train_step_fn(m, inputs, samples)
+        for v, m in models.items()
+    }
+    if args.amp:
+        steps.update({
+            f'{v}_amp': bench.train_step_fn(m, inputs, samples, amp=True)
+            for v, m in models.items()
+        })
+    report['train_step_s'] = bench.median_times(steps, args.repeats, dev)
     report['activation_memory_mib'] = {
         v: bench.activation_memory_mb(m, inputs, samples)
         for v, m in models.items()
@@ -82,11 +83,9 @@ def main() -> None:
         stripped=bench.flops_and_params(deployed, inputs, False))
     baseline = models['baseline'].eval()
     with torch.no_grad():
-        report['inference_s'] = dict(
-            stripped=bench.median_time(lambda: deployed(inputs), args.repeats,
-                                       dev),
-            baseline=bench.median_time(lambda: baseline(inputs),
-                                       args.repeats, dev))
+        report['inference_s'] = bench.median_times(
+            dict(stripped=lambda: deployed(inputs),
+                 baseline=lambda: baseline(inputs)), args.repeats, dev)
     report['synergy_loss_s'] = {
         f'K{k}': bench.synergy_timings(k, 256, 1000, args.repeats, dev)
         for k in (3, 4)
@@ -106,8 +105,9 @@ def targets(report: dict, dks, inputs, samples, repeats, dev) -> dict:
         logits = torch.stack(
             dks.aux_head(dks.aux_neck(feats)) +
             [dks.head(dks._main_feats(feats))]).requires_grad_()
-    loss_s = bench.median_time(
-        lambda: dks.aux_head.synergy_loss(logits).backward(), repeats, dev)
+    loss_s = bench.median_times(
+        dict(loss=lambda: dks.aux_head.synergy_loss(logits).backward()),
+        repeats, dev)['loss']
     flop_ratio = c['dks_train']['flops'] / c['baseline']['flops']
     k4 = report['synergy_loss_s']['K4']
     return {
