@@ -71,5 +71,6 @@ if __name__ == '__main__':
         include_package_data=True,
         install_requires=parse_requirements('requirements/runtime.txt') +
         parse_requirements('requirements/mminstall.txt'),
-        extras_require=dict(tests=parse_requirements('requirements/tests.txt')),
+        extras_require=dict(
+            tests=parse_requirements('requirements/tests.txt')),
         zip_safe=False)

@@ -15,7 +15,8 @@ def test_demo_runs_and_the_stripped_model_matches_main(tmp_path):
         ['bash', osp.join(REPO_ROOT, 'tools', 'demo.sh'), '--work-dir',
          str(tmp_path), '--train-size', '2000', '--epochs', '2'],
         capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, \
+        result.stdout[-3000:] + result.stderr[-3000:]
     table = dict(re.findall(r'\| (\S[^|]*?) \| ([0-9.]+) \|', result.stdout))
     assert table['stripped (vanilla MMPretrain)'] == table['main']
     assert {'branch_1', 'branch_2', 'ensemble'} <= set(table)

@@ -6,7 +6,6 @@ installed package's ``.mim`` folder.
 """
 import glob
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -26,9 +25,12 @@ def run(cmd, cwd, timeout=600):
 
 
 def data_options(data_root: str, max_epochs: int) -> list:
-    options = [f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1',
-               'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
-               'test_dataloader.batch_size=4']
+    options = [
+        f'train_cfg.max_epochs={max_epochs}',
+        'default_hooks.logger.interval=1',
+        'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
+        'test_dataloader.batch_size=4'
+    ]
     for split in ('train', 'val', 'test'):
         options += [f'{split}_dataloader.dataset.data_root={data_root}',
                     f'{split}_dataloader.num_workers=0']

@@ -58,8 +58,9 @@ class DKSClassifier(ImageClassifier):
         self.aux_neck = MODELS.build(
             aux_neck, default_args=dict(backbone=self.backbone))
         aux_head = dict(aux_head)
-        for field, expected in (('in_channels', list(self.aux_neck.out_channels)),
-                                ('num_classes', self.head.num_classes)):
+        expected_fields = (('in_channels', list(self.aux_neck.out_channels)),
+                           ('num_classes', self.head.num_classes))
+        for field, expected in expected_fields:
             given = aux_head.setdefault(field, expected)
             if (list(given) if isinstance(given, Sequence) else given) != \
                     expected:

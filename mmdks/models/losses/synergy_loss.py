@@ -100,7 +100,8 @@ class SynergyLoss(nn.Module):
         self.pairs = pairs
         self.reduction = reduction
         self.warmup_iters = warmup_iters
-        self.register_buffer('trained_iters', torch.zeros((), dtype=torch.long))
+        self.register_buffer('trained_iters',
+                             torch.zeros((), dtype=torch.long))
 
     def forward(self, logits: Union[torch.Tensor,
                                     Sequence[torch.Tensor]]) -> torch.Tensor:
