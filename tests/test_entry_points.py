@@ -95,3 +95,16 @@ def test_mim_train_resume_and_test(installed_root, imagenet_folder,
                str(tmp_path / 'test')] + data_options(imagenet_folder, 2),
               cwd=str(tmp_path))
     assert 'accuracy/top1' in out.stdout + out.stderr
+
+
+def test_mim_run_finds_the_installed_tools(installed_root, tmp_path):
+    # mim's own --help intercepts `mim run PKG CMD --help` for packages
+    # outside its list, so run the tool for real on a missing config.
+    result = subprocess.run(
+        ['mim', 'run', 'mmdks', 'strip_heads', 'missing.py', 'missing.pth',
+         str(tmp_path / 'out')],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert '.mim/tools/strip_heads.py' in result.stderr
+    assert 'error: ' in result.stderr and 'missing.py' in result.stderr
+    assert not (tmp_path / 'out').exists()

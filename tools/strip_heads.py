@@ -44,7 +44,7 @@ def main() -> int:
             ema=args.ema,
             onnx=args.onnx,
             shape=args.shape)
-    except (ValueError, FileExistsError) as e:
+    except (ValueError, OSError) as e:  # incl. missing files, FileExistsError
         print(f'error: {e}', file=sys.stderr)
         return 1
     before, after = summary['params_before'], summary['params_after']
