@@ -1,7 +1,6 @@
 """The paper's CIFAR networks (CIFAR ResNets, Wide ResNets) and their
 CIFAR-100 configs: sizes, the reference recipe and branch design, a DKS
 training step and the strip to the plain model."""
-import copy
 import os.path as osp
 
 import pytest
@@ -12,7 +11,7 @@ from mmpretrain.structures import DataSample
 
 import mmdks  # noqa: F401
 from conftest import CONFIG_DIR
-from mmdks.apis import strip_state_dict
+from mmdks.apis import plain_model_config, strip_state_dict
 from mmdks.models import DKSClassifier
 
 CIFAR_DIR = osp.join(CONFIG_DIR, 'cifar100')
@@ -23,19 +22,6 @@ BASELINES = [
 LOSS_KEYS = {
     'branch_1/loss_ce', 'branch_2/loss_ce', 'main/loss_ce', 'loss_synergy'
 }
-
-
-def plain_model(cfg: Config) -> dict:
-    """The plain model config of a DKS config: what
-    :func:`mmdks.apis.plain_model_config` makes, which refuses these configs
-    because the backbones are mmdks's own (a plain model of them still
-    needs ``custom_imports=['mmdks']``)."""
-    model = copy.deepcopy(cfg.model)
-    for name in DKSClassifier.auxiliary_modules:
-        model.pop(name)
-    model.type = 'ImageClassifier'
-    model.backbone.out_indices = model.backbone.out_indices[-1:]
-    return model
 
 
 def num_params(module: torch.nn.Module) -> int:
@@ -101,7 +87,7 @@ def test_configs_follow_the_reference_recipe(name):
         assert cfg.model.head.num_classes == 100
         assert cfg.custom_imports.imports == ['mmdks']
     # The baseline is the DKS model without its auxiliary parts.
-    plain = plain_model(load(f'dks_{name}'))
+    plain = plain_model_config(load(f'dks_{name}')).model
     assert plain.backbone.pop('out_indices') == (2, )
     assert plain == load(name).model
 
@@ -177,7 +163,12 @@ def test_tiny_dks_trains_predicts_and_strips(tiny):
 
     kept, _ = strip_state_dict(model.state_dict(),
                                DKSClassifier.auxiliary_modules)
-    plain = MODELS.build(plain_model(cfg))
+    plain_cfg = plain_model_config(cfg)
+    # The CIFAR nets are mmdks's own backbones: their plain model imports
+    # mmdks, for the backbone alone.
+    assert plain_cfg.custom_imports.imports == ['mmdks']
+    assert plain_cfg.model.type == 'ImageClassifier'
+    plain = MODELS.build(plain_cfg.model)
     plain.load_state_dict(kept, strict=True)
     plain.eval()
     with torch.no_grad():

@@ -58,6 +58,9 @@ def main() -> int:
     if summary['onnx_max_abs_diff'] is not None:
         print('onnxruntime vs PyTorch max abs logit difference: '
               f"{summary['onnx_max_abs_diff']:.2e}")
+    if summary['needs_mmdks']:
+        print('note: the backbone is mmdks\'s own (no MMPretrain twin), so '
+              'the plain config keeps custom_imports of mmdks')
     for kind, path in summary['outputs'].items():
         print(f'{kind}: {path}')
     return 0

@@ -71,13 +71,16 @@ def plain_model_config(cfg: Config) -> Config:
     of its DKS ``out_indices``; a backbone class with a ``plain_type`` is
     renamed to it. mmdks metrics (e.g. ``BranchAccuracy``) are removed from
     evaluator lists. Data pipelines, preprocessor, the other metrics and the
-    schedule are kept as they are; ``custom_imports`` of mmdks is removed.
+    schedule are kept as they are; ``custom_imports`` of mmdks is removed,
+    except for a backbone that only mmdks provides (``CifarResNet``,
+    ``WideResNet``): that plain model still imports mmdks, for it alone.
 
     Args:
         cfg (Config): A config whose model is a :class:`DKSClassifier`.
 
     Returns:
-        Config: A new config that needs only MMPretrain.
+        Config: A new config that needs only MMPretrain (and mmdks for an
+        mmdks backbone).
 
     Raises:
         ValueError: If the model is not a DKS model, or if something outside
@@ -98,6 +101,11 @@ def plain_model_config(cfg: Config) -> Config:
         if isinstance(model.backbone.type, str) else model.backbone.type
     model.backbone.type = getattr(backbone_cls, 'plain_type',
                                   model.backbone.type)
+    # mmdks's own backbones (the paper's CIFAR nets) have no MMPretrain
+    # twin: their plain model keeps importing mmdks, for the backbone only.
+    own_backbone = model.backbone.type if (
+        not hasattr(backbone_cls, 'plain_type')
+        and backbone_cls.__module__.split('.')[0] == 'mmdks') else None
     out_indices = model.backbone.get('out_indices')
     if out_indices is not None:
         model.backbone.out_indices = (tuple(out_indices)[-1], )
@@ -117,13 +125,16 @@ def plain_model_config(cfg: Config) -> Config:
             name for name in imports.get('imports', [])
             if name.split('.')[0] != 'mmdks'
         ]
-        if others:
+        if own_backbone is not None:
+            imports.imports = others + ['mmdks']
+        elif others:
             imports.imports = others
         else:
             plain.pop('custom_imports')
 
     text = plain.pretty_text
-    for name in ['mmdks'] + mmdks_types:
+    allowed = {'mmdks', own_backbone} if own_backbone else set()
+    for name in sorted(set(['mmdks'] + mmdks_types) - allowed):
         found = re.search(rf'\b{re.escape(name)}\b', text)
         if found:
             line = text[:found.start()].count('\n') + 1
@@ -403,7 +414,8 @@ def strip_checkpoint(config_path: str,
         dict: ``params_before``, ``params_after``, ``dropped_keys`` (count),
         ``dropped_prefixes``, ``aux_mismatch`` (how the dropped part differs
         from CONFIG's, if it does), ``weights`` ('ema' or 'state_dict'),
-        ``outputs`` (paths) and ``onnx_max_abs_diff`` (or None).
+        ``needs_mmdks`` (the plain config imports mmdks for an mmdks
+        backbone), ``outputs`` (paths) and ``onnx_max_abs_diff`` (or None).
 
     Raises:
         CheckpointError: For a checkpoint that is unreadable, unsafe, not
@@ -496,5 +508,7 @@ def strip_checkpoint(config_path: str,
         dropped_prefixes=list(prefixes),
         aux_mismatch=aux_mismatch,
         weights='ema' if 'ema_state_dict' in checkpoint else 'state_dict',
+        needs_mmdks='mmdks' in plain_cfg.get('custom_imports',
+                                             {}).get('imports', []),
         outputs=outputs,
         onnx_max_abs_diff=onnx_diff)
