@@ -80,3 +80,47 @@ def test_dks_and_ds_score_every_branch():
             assert [m['type'] for m in evaluator] == [
                 'Accuracy', 'BranchAccuracy'
             ]
+
+
+def flat(d, prefix=''):
+    """Nested config dict as {dotted.key: leaf}."""
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f'{prefix}{key}.'))
+        else:
+            out[f'{prefix}{key}'] = value
+    return out
+
+
+@pytest.mark.parametrize('name, changed', [
+    ('dks-mean', {'aux_head.synergy_loss.reduction': 'mean'}),
+    ('dks-warmup', {'aux_head.synergy_loss.warmup_iters': 1000}),
+    ('dks-topdown', {'aux_head.synergy_loss.pairs': 'top_down'}),
+    ('dks-t3', {'aux_head.synergy_loss.temperature': 3.0}),
+    ('dks-narrow', {'aux_neck.branches': [
+        dict(from_stage=0, num_blocks=[2, 1]),
+        dict(from_stage=1, num_blocks=[2], widen_factor=1.0)]}),
+])
+def test_each_ablation_changes_one_thing_of_dks(name, changed):
+    def model(method):
+        return flat(Config.fromfile(
+            osp.join(CONFIG_DIR, 'fashion_mnist',
+                     f'{method}_resnet14_1xb128_fashion-mnist.py')).to_dict()
+                    ['model'])
+
+    dks, ablation = model('dks'), model(name)
+    diff = {k: v for k, v in ablation.items() if dks.get(k, None) != v}
+    assert diff == changed
+    assert set(dks) <= set(ablation)
+
+
+def test_the_study_knows_every_shipped_config():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'study', osp.join(CONFIG_DIR, '..', 'tools', 'analysis_tools',
+                          'fashion_mnist_study.py'))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    shipped = {osp.relpath(p, osp.dirname(CONFIG_DIR)) for p in FASHION}
+    assert set(study.CONFIGS.values()) == shipped

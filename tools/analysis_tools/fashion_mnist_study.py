@@ -28,10 +28,13 @@ from mmdks.analysis import (latest_scalars, mean_std, paired_interval,
 from mmdks.visualization import plot_dks_curves
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+METHODS = ('baseline', 'ds', 'dks')
+# DKS ablations (configs/fashion_mnist/dks-*): each is compared with DKS.
+ABLATIONS = ('dks-mean', 'dks-warmup', 'dks-topdown', 'dks-t3', 'dks-narrow')
 CONFIGS = {
-    'baseline': 'configs/fashion_mnist/resnet14_1xb128_fashion-mnist.py',
-    'ds': 'configs/fashion_mnist/ds_resnet14_1xb128_fashion-mnist.py',
-    'dks': 'configs/fashion_mnist/dks_resnet14_1xb128_fashion-mnist.py',
+    m: f"configs/fashion_mnist/{'' if m == 'baseline' else m + '_'}"
+    'resnet14_1xb128_fashion-mnist.py'
+    for m in METHODS + ABLATIONS
 }
 
 BRANCH_COLUMNS = ('branch_1', 'branch_2', 'main', 'ensemble')
@@ -40,7 +43,7 @@ NOTES_MARK = '<!-- discussion -->'
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--methods', nargs='+', default=list(CONFIGS),
+    parser.add_argument('--methods', nargs='+', default=list(METHODS),
                         choices=list(CONFIGS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--train-size', type=int, default=4000,
@@ -92,11 +95,25 @@ def run_one(args, method: str, seed: int) -> dict:
         subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                        check=True, cwd=ROOT)
     record = dict(method=method, seed=seed, wall_s=time.time() - start,
+                  device=device_name(), jobs=args.jobs,
                   command=' '.join(cmd[1:]).replace(ROOT + '/', ''))
+    if method != 'baseline':
+        # Scored now, while the checkpoint is here: a study moved between
+        # machines (logs only) can be reported without it.
+        branch_errors(args, method, seed)
     with open(done, 'w') as f:
         json.dump(record, f)
     print(f'{method} seed {seed}: {record["wall_s"]:.0f} s', flush=True)
     return record
+
+
+def device_name() -> str:
+    """What MMEngine's runner trains on here: the first GPU, else CPU."""
+    import torch
+    if torch.cuda.is_available():
+        return f'GPU: {torch.cuda.get_device_name(0)}'
+    return f'CPU: {platform.processor() or platform.machine()}, ' \
+        f'{os.cpu_count()} cores'
 
 
 def branch_errors(args, method: str, seed: int) -> dict:
@@ -154,10 +171,13 @@ def main() -> None:
         m: [branch_errors(args, m, s) for s in args.seeds]
         for m in args.methods if m != 'baseline'
     }
-    plot = osp.splitext(args.out)[0] + '_dks_seed0.png'
-    plot_dks_curves(
-        latest_scalars(osp.join(args.work_dir, f'dks_seed{args.seeds[0]}')),
-        plot, force=True)
+    plot = None
+    if 'dks' in args.methods:
+        plot = osp.splitext(args.out)[0] + '_dks_seed0.png'
+        plot_dks_curves(
+            latest_scalars(
+                osp.join(args.work_dir, f'dks_seed{args.seeds[0]}')),
+            plot, force=True)
     write_report(args, runs, errors, branches, plot)
     print(f'report: {args.out}')
 
@@ -165,7 +185,9 @@ def main() -> None:
 def write_report(args, runs, errors, branches, plot: str) -> None:
     lines = [
         '# Fashion-MNIST: baseline vs deep supervision vs DKS', '',
-        f'Machine: {platform.platform()}, {os.cpu_count()} CPU cores, '
+        'Trained on: ' + '; '.join(sorted({r.get('device', '?')
+                                           for r in runs})) +
+        f'; {len(runs)} runs. Report written on {platform.platform()}, '
         f'Python {platform.python_version()}.', '',
         f'Setting: CIFAR-style ResNet-14 (MMPretrain `ResNet_CIFAR`, 16/32/64 '
         f'channels, 1-channel 28x28 input), first {args.train_size} training '
@@ -185,7 +207,9 @@ def write_report(args, runs, errors, branches, plot: str) -> None:
         lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
     lines += ['', 'Paired differences (same seed) of the top-1 error, in '
               'points, with 95% t-intervals:', '']
-    for a, b in (('dks', 'baseline'), ('ds', 'baseline'), ('dks', 'ds')):
+    pairs = [(m, 'baseline') for m in errors if m != 'baseline']
+    pairs += [('dks', 'ds')] + [(m, 'dks') for m in ABLATIONS]
+    for a, b in pairs:
         if a in errors and b in errors:
             for stat in ('last', 'final'):
                 d = paired_interval([v[stat] for v in errors[a]],
@@ -202,12 +226,15 @@ def write_report(args, runs, errors, branches, plot: str) -> None:
         cells = ['{:.2f} +/- {:.2f}'.format(
             *mean_std([e[c] for e in per_seed])) for c in BRANCH_COLUMNS]
         lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
-    lines += ['', f'Training curves of DKS, seed {args.seeds[0]}: '
-              f'![curves]({osp.basename(plot)})']
+    if plot:
+        lines += ['', f'Training curves of DKS, seed {args.seeds[0]}: '
+                  f'![curves]({osp.basename(plot)})']
     lines += ['', '| run | wall time (s) | command |', '|---|---|---|']
     for r in runs:
-        lines.append(f'| {r["method"]} seed {r["seed"]} | {r["wall_s"]:.0f} '
-                     f'| `python {r["command"]}` |')
+        # Runs sharing the machine take longer: say how many did.
+        shared = f' ({r["jobs"]} at once)' if 'jobs' in r else ''
+        lines.append(f'| {r["method"]} seed {r["seed"]} | {r["wall_s"]:.0f}'
+                     f'{shared} | `python {r["command"]}` |')
     # Hand-written discussion below NOTES_MARK survives a regeneration.
     notes = ''
     if osp.exists(args.out):

@@ -1,0 +1,115 @@
+"""What only a CUDA machine can check: SyncBN across two processes and AMP
+training. Skipped where no GPU is present (CI); run on purpose with
+``pytest tests/test_gpu.py`` on a GPU machine."""
+import os
+import os.path as osp
+import subprocess
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+from test_reliability import ENV, TRAIN, load, run, write_small_config
+
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='needs a CUDA GPU')
+
+RANK_STATE_HOOK = '''
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DumpRankState(Hook):
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+
+    def after_train(self, runner):
+        model = runner.model.module if hasattr(runner.model, 'module') \\
+            else runner.model
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        norms = sorted({type(m).__name__ for m in model.aux_neck.modules()
+                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
+        meta = dict(device=next(model.parameters()).device.type, norms=norms,
+                    params=[k for k, _ in model.named_parameters()])
+        torch.save(dict(state=state, meta=meta),
+                   f'{self.out_dir}/rank{get_rank()}.pt')
+'''
+
+
+def train_two_ranks_on_one_gpu(cfg: str, work_dir: str, pythonpath: str,
+                               port: int) -> None:
+    """``tools/train.py --launcher pytorch`` in two processes, as torchrun
+    starts them, except that both ranks get LOCAL_RANK=0: this machine has
+    one GPU, which MMEngine would otherwise not let rank 1 select."""
+    procs = []
+    for rank in range(2):
+        env = dict(ENV, PYTHONPATH=pythonpath, RANK=str(rank),
+                   LOCAL_RANK='0', WORLD_SIZE='2', LOCAL_WORLD_SIZE='2',
+                   MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+        procs.append(subprocess.Popen(
+            TRAIN + [cfg, '--launcher', 'pytorch', '--work-dir', work_dir],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for proc, out in zip(procs, outputs):
+        assert proc.returncode == 0, out[-4000:]
+
+
+@pytest.mark.parametrize('norm, synced', [('SyncBN', True), ('BN', False)])
+def test_syncbn_branches_under_two_processes(norm, synced, imagenet_folder,
+                                             tmp_path):
+    """With SyncBN each rank normalises with the statistics of both ranks'
+    images, so the running statistics agree across ranks; with BN (the
+    control) they do not, as each rank sees other images."""
+    (tmp_path / 'rank_state.py').write_text(RANK_STATE_HOOK)
+    base = write_small_config(tmp_path / 'base.py', imagenet_folder,
+                              max_epochs=2)
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(
+        f"_base_ = '{base}'\n"
+        f"model = dict(backbone=dict(norm_cfg=dict(type='{norm}')))\n"
+        "custom_imports = dict(imports=['mmdks', 'rank_state'])\n"
+        f"custom_hooks = [dict(type='DumpRankState', out_dir='{tmp_path}')]"
+        "\n")
+    train_two_ranks_on_one_gpu(str(cfg), str(tmp_path / 'work'),
+                               f'{tmp_path}:{REPO_ROOT}',
+                               29531 + int(synced))
+    ranks = [torch.load(str(tmp_path / f'rank{r}.pt')) for r in range(2)]
+    meta = ranks[0]['meta']
+    assert meta['device'] == 'cuda'
+    assert meta['norms'] == (['SyncBatchNorm'] if synced else ['BatchNorm2d'])
+    for key in meta['params']:
+        assert torch.equal(ranks[0]['state'][key], ranks[1]['state'][key]), key
+    branch_stats = [
+        k for k in ranks[0]['state']
+        if k.startswith('aux_neck.') and k.endswith('running_mean')
+    ]
+    assert branch_stats
+    for key in branch_stats:
+        a, b = ranks[0]['state'][key], ranks[1]['state'][key]
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6) == synced, key
+
+
+def test_amp_training_and_resume_on_cuda(imagenet_folder, tmp_path):
+    cfg = write_small_config(tmp_path / 'cfg.py', imagenet_folder,
+                             max_epochs=2)
+    work = str(tmp_path / 'work')
+    first = run(TRAIN + [cfg, '--amp', '--work-dir', work,
+                         '--cfg-options', 'train_cfg.max_epochs=1'])
+    assert first.returncode == 0, first.stderr[-3000:]
+    ckpt = load(osp.join(work, 'epoch_1.pth'))
+    # AmpOptimWrapper saves its loss scaler beside the SGD state.
+    assert 'loss_scaler' in ckpt['optimizer']
+    assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
+               if v.is_floating_point())
+    resumed = run(TRAIN + [cfg, '--amp', '--resume', '--work-dir', work])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'resumed epoch: 1' in (resumed.stdout + resumed.stderr)
+    final = load(osp.join(work, 'epoch_2.pth'))
+    assert final['meta']['epoch'] == 2
+    assert any(not torch.equal(ckpt['state_dict'][k], final['state_dict'][k])
+               for k in ckpt['state_dict'] if k.startswith('aux_neck.'))
+    assert os.path.exists(osp.join(work, 'last_checkpoint'))
