@@ -31,11 +31,17 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METHODS = ('baseline', 'ds', 'dks')
 # DKS ablations (configs/fashion_mnist/dks-*): each is compared with DKS.
 ABLATIONS = ('dks-mean', 'dks-warmup', 'dks-topdown', 'dks-t3', 'dks-narrow')
-CONFIGS = {
-    m: f"configs/fashion_mnist/{'' if m == 'baseline' else m + '_'}"
-    'resnet14_1xb128_fashion-mnist.py'
-    for m in METHODS + ABLATIONS
+# Networks, each with a baseline config and the DKS variants shipped for it.
+ARCHS = {
+    'resnet14': 'CIFAR-style ResNet-14 (MMPretrain `ResNet_CIFAR`, 3 stages '
+    'x 2 BasicBlocks, 16/32/64 channels)',
+    'resnet32': 'CIFAR ResNet-32 (mmdks `CifarResNet`, 3 stages x 5 '
+    'BasicBlocks, 16/32/64 channels)',
 }
+CONFIGS = {(m, arch): f"configs/fashion_mnist/"
+           f"{'' if m == 'baseline' else m + '_'}{arch}_1xb128_fashion-mnist.py"
+           for arch in ARCHS for m in METHODS + ABLATIONS}
+CONFIGS = {k: v for k, v in CONFIGS.items() if osp.exists(osp.join(ROOT, v))}
 
 BRANCH_COLUMNS = ('branch_1', 'branch_2', 'main', 'ensemble')
 NOTES_MARK = '<!-- discussion -->'
@@ -44,7 +50,8 @@ NOTES_MARK = '<!-- discussion -->'
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--methods', nargs='+', default=list(METHODS),
-                        choices=list(CONFIGS))
+                        choices=METHODS + ABLATIONS)
+    parser.add_argument('--arch', default='resnet14', choices=list(ARCHS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--train-size', type=int, default=4000,
                         help='first N training images (all 10k test images '
@@ -56,17 +63,23 @@ def parse_args() -> argparse.Namespace:
                         help='runs at once (each gets cores / jobs threads)')
     parser.add_argument('--work-dir', default='work_dirs/fashion_mnist_study')
     parser.add_argument('--out', default='docs/results.md')
-    return parser.parse_args()
+    args = parser.parse_args()
+    missing = [m for m in args.methods if (m, args.arch) not in CONFIGS]
+    if missing:
+        parser.error(f'--methods {missing} have no config for --arch '
+                     f'{args.arch} in configs/fashion_mnist/')
+    return args
 
 
 def train_command(args, method: str, seed: int, work_dir: str) -> list:
-    config = osp.join(ROOT, CONFIGS[method])
+    recipe = osp.join(ROOT, CONFIGS[method, args.arch])
+    config = recipe
     if method != 'baseline':
         # Per-branch scores come from one test run at the end
         # (branch_errors), not from every validation.
         config = osp.join(work_dir, 'train_config.py')
         with open(config, 'w') as f:
-            f.write(f"_base_ = '{osp.join(ROOT, CONFIGS[method])}'\n"
+            f.write(f"_base_ = '{recipe}'\n"
                     'model = dict(eval_branches=False)\n'
                     "val_evaluator = dict(_delete_=True, type='Accuracy', "
                     'topk=(1, ))\n')
@@ -124,7 +137,8 @@ def branch_errors(args, method: str, seed: int) -> dict:
     if not osp.exists(done):
         config = osp.join(work_dir, 'branches.py')
         with open(config, 'w') as f:
-            f.write(f"_base_ = '{osp.join(ROOT, CONFIGS[method])}'\n"
+            recipe = osp.join(ROOT, CONFIGS[method, args.arch])
+            f.write(f"_base_ = '{recipe}'\n"
                     'model = dict(eval_branches=True)\n'
                     "test_evaluator = [dict(type='Accuracy', topk=(1, )), "
                     "dict(type='BranchAccuracy')]\n")
@@ -189,9 +203,8 @@ def write_report(args, runs, errors, branches, plot: str) -> None:
                                            for r in runs})) +
         f'; {len(runs)} runs. Report written on {platform.platform()}, '
         f'Python {platform.python_version()}.', '',
-        f'Setting: CIFAR-style ResNet-14 (MMPretrain `ResNet_CIFAR`, 16/32/64 '
-        f'channels, 1-channel 28x28 input), first {args.train_size} training '
-        f'images, {args.epochs} epochs, batch 128, SGD + cosine; test top-1 '
+        f'Setting: {ARCHS[args.arch]}, 1-channel 28x28 input, first '
+        f'{args.train_size} training images, {args.epochs} epochs, batch 128, SGD + cosine; test top-1 '
         f'error on all 10,000 test images, as the mean of the last '
         f'{args.last} evaluations (one per epoch) and at the final epoch; '
         f'seeds {args.seeds}.', '',
