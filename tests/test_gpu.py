@@ -9,35 +9,11 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT
-from test_reliability import ENV, TRAIN, load, run, write_small_config
+from test_reliability import (ENV, RANK_DUMP_HOOK, TRAIN, load, run,
+                              write_small_config)
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs a CUDA GPU')
-
-RANK_STATE_HOOK = '''
-import torch
-from mmengine.dist import get_rank
-from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
-
-
-@HOOKS.register_module()
-class DumpRankState(Hook):
-    def __init__(self, out_dir):
-        self.out_dir = out_dir
-
-    def after_train(self, runner):
-        model = runner.model.module if hasattr(runner.model, 'module') \\
-            else runner.model
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        norms = sorted({type(m).__name__ for m in model.aux_neck.modules()
-                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
-        meta = dict(device=next(model.parameters()).device.type, norms=norms,
-                    params=[k for k, _ in model.named_parameters()])
-        torch.save(dict(state=state, meta=meta),
-                   f'{self.out_dir}/rank{get_rank()}.pt')
-'''
-
 
 def train_two_ranks_on_one_gpu(cfg: str, work_dir: str, pythonpath: str,
                                port: int) -> None:
@@ -64,14 +40,14 @@ def test_syncbn_branches_under_two_processes(norm, synced, imagenet_folder,
     """With SyncBN each rank normalises with the statistics of both ranks'
     images, so the running statistics agree across ranks; with BN (the
     control) they do not, as each rank sees other images."""
-    (tmp_path / 'rank_state.py').write_text(RANK_STATE_HOOK)
+    (tmp_path / 'rank_dump.py').write_text(RANK_DUMP_HOOK)
     base = write_small_config(tmp_path / 'base.py', imagenet_folder,
                               max_epochs=2)
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(
         f"_base_ = '{base}'\n"
         f"model = dict(backbone=dict(norm_cfg=dict(type='{norm}')))\n"
-        "custom_imports = dict(imports=['mmdks', 'rank_state'])\n"
+        "custom_imports = dict(imports=['mmdks', 'rank_dump'])\n"
         f"custom_hooks = [dict(type='DumpRankState', out_dir='{tmp_path}')]"
         "\n")
     train_two_ranks_on_one_gpu(str(cfg), str(tmp_path / 'work'),

@@ -267,17 +267,23 @@ from mmpretrain.registry import HOOKS
 
 
 @HOOKS.register_module()
-class DumpRankWeights(Hook):
+class DumpRankState(Hook):
+    """Save each rank's model state after training, with the names of its
+    parameters, its device and the norm layers of its branches."""
+
     def __init__(self, out_dir):
         self.out_dir = out_dir
 
     def after_train(self, runner):
         model = runner.model.module if hasattr(runner.model, 'module') \\
             else runner.model
-        # Parameters only: BN running stats stay per rank, as MMEngine's
-        # DDP wrapper does not broadcast buffers.
-        params = {k: v.detach() for k, v in model.named_parameters()}
-        torch.save(params, f'{self.out_dir}/rank{get_rank()}.pt')
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        norms = sorted({type(m).__name__ for m in model.aux_neck.modules()
+                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
+        meta = dict(device=next(model.parameters()).device.type, norms=norms,
+                    params=[k for k, _ in model.named_parameters()])
+        torch.save(dict(state=state, meta=meta),
+                   f'{self.out_dir}/rank{get_rank()}.pt')
 '''
 
 
@@ -291,7 +297,7 @@ def test_two_process_training_with_dist_train_sh(imagenet_folder, tmp_path):
     cfg.write_text(
         f"_base_ = '{base}'\n"
         "custom_imports = dict(imports=['mmdks', 'rank_dump'])\n"
-        f"custom_hooks = [dict(type='DumpRankWeights', out_dir='{tmp_path}')]"
+        f"custom_hooks = [dict(type='DumpRankState', out_dir='{tmp_path}')]"
         "\n")
     work = tmp_path / 'work'
     env = dict(ENV, PYTHONPATH=f'{tmp_path}:{REPO_ROOT}', PORT='29517')
@@ -300,11 +306,14 @@ def test_two_process_training_with_dist_train_sh(imagenet_folder, tmp_path):
          '--work-dir', str(work)],
         env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
-    rank0 = torch.load(str(tmp_path / 'rank0.pt'))
-    rank1 = torch.load(str(tmp_path / 'rank1.pt'))
-    for key in rank0:
-        assert torch.equal(rank0[key], rank1[key]), key
+    rank0, rank1 = (torch.load(str(tmp_path / f'rank{r}.pt'))
+                    for r in range(2))
+    # Parameters only: BN running stats stay per rank, as MMEngine's DDP
+    # wrapper does not broadcast buffers.
+    params = rank0['meta']['params']
+    for key in params:
+        assert torch.equal(rank0['state'][key], rank1['state'][key]), key
     assert sorted(p.name for p in work.glob('*.pth')) == \
         ['epoch_1.pth', 'epoch_2.pth']
     saved = load(str(work / 'epoch_2.pth'))['state_dict']
-    assert all(torch.equal(saved[k], rank0[k]) for k in rank0)
+    assert all(torch.equal(saved[k], rank0['state'][k]) for k in params)
