@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT
-from test_reliability import (ENV, RANK_DUMP_HOOK, TRAIN, load, run,
+from test_reliability import (ENV, TRAIN, load, run, write_rank_dump_config,
                               write_small_config)
 
 pytestmark = pytest.mark.skipif(
@@ -40,17 +40,10 @@ def test_syncbn_branches_under_two_processes(norm, synced, imagenet_folder,
     """With SyncBN each rank normalises with the statistics of both ranks'
     images, so the running statistics agree across ranks; with BN (the
     control) they do not, as each rank sees other images."""
-    (tmp_path / 'rank_dump.py').write_text(RANK_DUMP_HOOK)
-    base = write_small_config(tmp_path / 'base.py', imagenet_folder,
-                              max_epochs=2)
-    cfg = tmp_path / 'cfg.py'
-    cfg.write_text(
-        f"_base_ = '{base}'\n"
-        f"model = dict(backbone=dict(norm_cfg=dict(type='{norm}')))\n"
-        "custom_imports = dict(imports=['mmdks', 'rank_dump'])\n"
-        f"custom_hooks = [dict(type='DumpRankState', out_dir='{tmp_path}')]"
-        "\n")
-    train_two_ranks_on_one_gpu(str(cfg), str(tmp_path / 'work'),
+    cfg = write_rank_dump_config(
+        tmp_path, imagenet_folder,
+        f"model = dict(backbone=dict(norm_cfg=dict(type='{norm}')))\n")
+    train_two_ranks_on_one_gpu(cfg, str(tmp_path / 'work'),
                                f'{tmp_path}:{REPO_ROOT}',
                                29531 + int(synced))
     ranks = [torch.load(str(tmp_path / f'rank{r}.pt')) for r in range(2)]

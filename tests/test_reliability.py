@@ -287,18 +287,25 @@ class DumpRankState(Hook):
 '''
 
 
-def test_two_process_training_with_dist_train_sh(imagenet_folder, tmp_path):
+def write_rank_dump_config(tmp_path, data_root: str, extra: str = '') -> str:
+    """Two epochs of the small config, each rank dumping its state into
+    ``tmp_path`` (``rank_dump`` must be importable: put ``tmp_path`` on
+    PYTHONPATH). With 8 images, batch 4 and 2 ranks, an epoch is one
+    iteration a rank: a parameter without gradient would make DDP fail at
+    the second."""
     (tmp_path / 'rank_dump.py').write_text(RANK_DUMP_HOOK)
-    # One iteration per epoch and rank: a parameter without gradient
-    # would make DDP fail at the second.
-    base = write_small_config(tmp_path / 'base.py', imagenet_folder,
-                              max_epochs=2)
+    base = write_small_config(tmp_path / 'base.py', data_root, max_epochs=2)
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(
-        f"_base_ = '{base}'\n"
+        f"_base_ = '{base}'\n" + extra +
         "custom_imports = dict(imports=['mmdks', 'rank_dump'])\n"
         f"custom_hooks = [dict(type='DumpRankState', out_dir='{tmp_path}')]"
         "\n")
+    return str(cfg)
+
+
+def test_two_process_training_with_dist_train_sh(imagenet_folder, tmp_path):
+    cfg = write_rank_dump_config(tmp_path, imagenet_folder)
     work = tmp_path / 'work'
     env = dict(ENV, PYTHONPATH=f'{tmp_path}:{REPO_ROOT}', PORT='29517')
     result = subprocess.run(
