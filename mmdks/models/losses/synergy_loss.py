@@ -1,8 +1,9 @@
-from typing import Sequence, Union
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 from mmpretrain.registry import MODELS
 
 PAIR_MODES = ('dense', 'top_down', 'bottom_up')
@@ -36,6 +37,51 @@ def pair_mask(num_classifiers: int, pairs: str,
     else:
         raise ValueError(f'pairs={pairs!r} is not one of {PAIR_MODES}')
     return mask.float()
+
+
+class _PairwiseKL(torch.autograd.Function):
+    """Sum of ``mask[m, n] * KL(sg[p_n] || p_m)`` over pairs and samples,
+    times ``scale``, with its gradient written out.
+
+    The loss is a handful of tiny kernels whose cost on a GPU is their
+    launches; autograd would add as many again to go back through them. The
+    closed form needs four: with teachers detached,
+    ``d/dz_m = scale / T * (sum_n mask[m, n] * (p_m - p_n))``. It is
+    differentiable once (no double backward).
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, mask: torch.Tensor,
+                temperature: float, scale: float) -> torch.Tensor:
+        """``logits``: (K, N, C); ``mask``: (K, K) in the logits' dtype."""
+        # Under AMP the einsum would run in half precision; the gradient
+        # below is a difference of nearly equal probabilities and needs
+        # the logits' own precision.
+        with torch.autocast(logits.device.type, enabled=False):
+            if temperature != 1:
+                logits = logits / temperature
+            log_p = F.log_softmax(logits, dim=-1)  # (K, N, C)
+            p = log_p.exp()
+            # sum_{m,n} mask[m,n] * sum_{b,c} p_n (log p_n - log p_m), split
+            # into the teachers' negative entropies (each counted once per
+            # student) and one cross term against every student's summed
+            # soft targets.
+            neg_entropy = (p * log_p.clamp_min(torch.finfo(
+                log_p.dtype).min)).sum((1, 2))  # (K, )
+            soft_targets = torch.einsum('mn,nbc->mbc', mask, p)
+            kl_sum = torch.dot(mask.sum(0), neg_entropy) - (soft_targets *
+                                                            log_p).sum()
+        ctx.save_for_backward(p, soft_targets, mask.sum(1)[:, None, None])
+        ctx.grad_scale = scale / temperature
+        return kl_sum * scale
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):
+        p, soft_targets, num_teachers = ctx.saved_tensors
+        grad = (num_teachers * p - soft_targets) * (grad_output *
+                                                    ctx.grad_scale)
+        return grad, None, None, None
 
 
 @MODELS.register_module()
@@ -100,6 +146,7 @@ class SynergyLoss(nn.Module):
         self.pairs = pairs
         self.reduction = reduction
         self.warmup_iters = warmup_iters
+        self._masks: Dict[tuple, Tuple[torch.Tensor, int]] = {}
         self.register_buffer('trained_iters',
                              torch.zeros((), dtype=torch.long))
 
@@ -128,19 +175,18 @@ class SynergyLoss(nn.Module):
         # Compute in float32 at least: half-precision probabilities of
         # saturated predictions underflow and their sums lose the KL.
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-        log_p = F.log_softmax(logits / self.temperature, dim=-1)  # (K, N, C)
-        teacher_log_p = log_p.detach()
-        teacher_p = teacher_log_p.exp()
-        mask = pair_mask(num_classifiers, self.pairs,
-                         logits.device).to(log_p.dtype)
-        # sum_{m,n} mask[m,n] * sum_{b,c} p_n (log p_n - log p_m), split into
-        # the teachers' negative entropies (each counted once per student)
-        # and one cross term against every student's summed soft targets.
-        neg_entropy = (teacher_p * teacher_log_p.clamp_min(
-            torch.finfo(log_p.dtype).min)).sum((1, 2))  # (K, )
-        soft_targets = torch.einsum('mn,nbc->mbc', mask, teacher_p)
-        kl_sum = (mask.sum(0) * neg_entropy).sum() - (soft_targets *
-                                                      log_p).sum()
+        mask, num_pairs = self._pairs(num_classifiers, logits)
+        scale = alpha * self.temperature**2 / batch_size
         if self.reduction == 'mean':
-            kl_sum = kl_sum / mask.sum()
-        return alpha * self.temperature**2 * kl_sum / batch_size
+            scale /= num_pairs
+        return _PairwiseKL.apply(logits, mask, self.temperature, scale)
+
+    def _pairs(self, num_classifiers: int,
+               like: torch.Tensor) -> Tuple[torch.Tensor, int]:
+        """The pair mask in ``like``'s dtype and device, and the number of
+        pairs; made once per K, device and dtype (no per-step kernels)."""
+        key = (num_classifiers, like.device, like.dtype)
+        if key not in self._masks:
+            mask = pair_mask(num_classifiers, self.pairs, like.device)
+            self._masks[key] = (mask.to(like.dtype), int(mask.sum().item()))
+        return self._masks[key]
