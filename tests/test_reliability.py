@@ -278,8 +278,9 @@ class DumpRankState(Hook):
         model = runner.model.module if hasattr(runner.model, 'module') \\
             else runner.model
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        norms = sorted({type(m).__name__ for m in model.aux_neck.modules()
-                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
+        norms = sorted({
+            type(m).__name__ for m in model.aux_neck.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
         meta = dict(device=next(model.parameters()).device.type, norms=norms,
                     params=[k for k, _ in model.named_parameters()])
         torch.save(dict(state=state, meta=meta),

@@ -38,8 +38,9 @@ ARCHS = {
     'resnet32': 'CIFAR ResNet-32 (mmdks `CifarResNet`, 3 stages x 5 '
     'BasicBlocks, 16/32/64 channels)',
 }
-CONFIGS = {(m, arch): f"configs/fashion_mnist/"
-           f"{'' if m == 'baseline' else m + '_'}{arch}_1xb128_fashion-mnist.py"
+CONFIGS = {(m, arch): 'configs/fashion_mnist/' +
+           ('' if m == 'baseline' else m + '_') +
+           f'{arch}_1xb128_fashion-mnist.py'
            for arch in ARCHS for m in METHODS + ABLATIONS}
 CONFIGS = {k: v for k, v in CONFIGS.items() if osp.exists(osp.join(ROOT, v))}
 
@@ -75,7 +76,7 @@ def train_command(args, method: str, seed: int, work_dir: str) -> list:
     recipe = osp.join(ROOT, CONFIGS[method, args.arch])
     config = recipe
     if method != 'baseline':
-        # Per-branch scores come from one test run at the end
+        # Per-branch scores come from one test run after training
         # (branch_errors), not from every validation.
         config = osp.join(work_dir, 'train_config.py')
         with open(config, 'w') as f:
@@ -204,10 +205,10 @@ def write_report(args, runs, errors, branches, plot: str) -> None:
         f'; {len(runs)} runs. Report written on {platform.platform()}, '
         f'Python {platform.python_version()}.', '',
         f'Setting: {ARCHS[args.arch]}, 1-channel 28x28 input, first '
-        f'{args.train_size} training images, {args.epochs} epochs, batch 128, SGD + cosine; test top-1 '
-        f'error on all 10,000 test images, as the mean of the last '
-        f'{args.last} evaluations (one per epoch) and at the final epoch; '
-        f'seeds {args.seeds}.', '',
+        f'{args.train_size} training images, {args.epochs} epochs, batch '
+        f'128, SGD + cosine; test top-1 error on all 10,000 test images, as '
+        f'the mean of the last {args.last} evaluations (one per epoch) and '
+        f'at the final epoch; seeds {args.seeds}.', '',
         '| method | error, mean of last evaluations | per seed | '
         'error, final epoch | per seed |', '|---|---|---|---|---|'
     ]
