@@ -1,4 +1,4 @@
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -39,6 +39,14 @@ def pair_mask(num_classifiers: int, pairs: str,
     return mask.float()
 
 
+class Pairs(NamedTuple):
+    """A pair set and its counts, as the loss uses them every step."""
+    mask: torch.Tensor  # (K, K), [student, teacher]
+    as_teacher: torch.Tensor  # (K, ): how many students each teaches
+    as_student: torch.Tensor  # (K, 1, 1): how many teachers each has
+    count: int  # number of pairs
+
+
 class _PairwiseKL(torch.autograd.Function):
     """Sum of ``mask[m, n] * KL(sg[p_n] || p_m)`` over pairs and samples,
     times ``scale``, with its gradient written out.
@@ -51,9 +59,10 @@ class _PairwiseKL(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, mask: torch.Tensor,
+    def forward(ctx, logits: torch.Tensor, pairs: 'Pairs',
                 temperature: float, scale: float) -> torch.Tensor:
-        """``logits``: (K, N, C); ``mask``: (K, K) in the logits' dtype."""
+        """``logits``: (K, N, C); ``pairs`` in the logits' dtype."""
+        mask = pairs.mask
         # Under AMP the einsum would run in half precision; the gradient
         # below is a difference of nearly equal probabilities and needs
         # the logits' own precision.
@@ -69,9 +78,9 @@ class _PairwiseKL(torch.autograd.Function):
             neg_entropy = (p * log_p.clamp_min(torch.finfo(
                 log_p.dtype).min)).sum((1, 2))  # (K, )
             soft_targets = torch.einsum('mn,nbc->mbc', mask, p)
-            kl_sum = torch.dot(mask.sum(0), neg_entropy) - (soft_targets *
-                                                            log_p).sum()
-        ctx.save_for_backward(p, soft_targets, mask.sum(1)[:, None, None])
+            kl_sum = torch.dot(pairs.as_teacher, neg_entropy) - (
+                soft_targets * log_p).sum()
+        ctx.save_for_backward(p, soft_targets, pairs.as_student)
         ctx.grad_scale = scale / temperature
         return kl_sum * scale
 
@@ -146,7 +155,7 @@ class SynergyLoss(nn.Module):
         self.pairs = pairs
         self.reduction = reduction
         self.warmup_iters = warmup_iters
-        self._masks: Dict[tuple, Tuple[torch.Tensor, int]] = {}
+        self._pair_sets: Dict[tuple, Pairs] = {}
         self.register_buffer('trained_iters',
                              torch.zeros((), dtype=torch.long))
 
@@ -175,18 +184,20 @@ class SynergyLoss(nn.Module):
         # Compute in float32 at least: half-precision probabilities of
         # saturated predictions underflow and their sums lose the KL.
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-        mask, num_pairs = self._pairs(num_classifiers, logits)
+        pairs = self._pairs(num_classifiers, logits)
         scale = alpha * self.temperature**2 / batch_size
         if self.reduction == 'mean':
-            scale /= num_pairs
-        return _PairwiseKL.apply(logits, mask, self.temperature, scale)
+            scale /= pairs.count
+        return _PairwiseKL.apply(logits, pairs, self.temperature, scale)
 
-    def _pairs(self, num_classifiers: int,
-               like: torch.Tensor) -> Tuple[torch.Tensor, int]:
-        """The pair mask in ``like``'s dtype and device, and the number of
-        pairs; made once per K, device and dtype (no per-step kernels)."""
+    def _pairs(self, num_classifiers: int, like: torch.Tensor) -> Pairs:
+        """The pair set in ``like``'s dtype and device, made once per K,
+        device and dtype (no per-step kernels)."""
         key = (num_classifiers, like.device, like.dtype)
-        if key not in self._masks:
-            mask = pair_mask(num_classifiers, self.pairs, like.device)
-            self._masks[key] = (mask.to(like.dtype), int(mask.sum().item()))
-        return self._masks[key]
+        if key not in self._pair_sets:
+            mask = pair_mask(num_classifiers, self.pairs,
+                             like.device).to(like.dtype)
+            self._pair_sets[key] = Pairs(mask, mask.sum(0),
+                                         mask.sum(1)[:, None, None],
+                                         int(mask.sum().item()))
+        return self._pair_sets[key]
