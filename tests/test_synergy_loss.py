@@ -3,6 +3,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmdks.models.losses import PAIR_MODES, SynergyLoss
 
@@ -141,3 +142,43 @@ def test_autocast_does_not_lower_the_precision_of_the_gradient():
         SynergyLoss()(ours).backward()
     error = (ours.grad.double() - ref.grad).norm() / ref.grad.norm()
     assert error < 1e-5
+
+
+def test_nearly_equal_classifiers_keep_the_loss_in_float32():
+    # Classifiers that almost agree have a KL sum far below the entropies
+    # it is made of; a form that subtracts those loses it (3e-3 relative).
+    torch.manual_seed(0)
+    shared = 3 * torch.randn(1, 256, 1000, dtype=torch.float64)
+    logits = shared + 1e-2 * torch.randn(4, 256, 1000, dtype=torch.float64)
+    ref = loop_synergy(list(logits), 'dense', 1.0, 1.0)
+    ours = SynergyLoss()(logits.float()).double()
+    assert (ours - ref).abs() < 1e-4 * ref
+
+
+class _CountKernels(TorchDispatchMode):
+    """Counts the operators that reach a kernel (views excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view:
+            self.names.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize('pairs,kernels', [('dense', 9), ('top_down', 10)])
+def test_forward_and_backward_launch_few_kernels(pairs, kernels):
+    # On a GPU the loss costs its launches, not its arithmetic: keep the
+    # count from creeping back (the form before this one launched 15).
+    logits = torch.randn(4, 8, 10, requires_grad=True)
+    loss = SynergyLoss(pairs=pairs)
+    loss(logits)  # the pair set is built once, outside the count
+    with _CountKernels() as counted:
+        value = loss(logits)
+        torch.autograd.grad(value, logits)
+    # Not kernels of the loss: a dtype query and autograd's seed gradient.
+    launched = [n for n in counted.names
+                if n not in ('promote_types', 'ones_like')]
+    assert len(launched) == kernels, launched

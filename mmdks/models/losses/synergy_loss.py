@@ -1,4 +1,4 @@
-from typing import Dict, NamedTuple, Sequence, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -40,11 +40,27 @@ def pair_mask(num_classifiers: int, pairs: str,
 
 
 class Pairs(NamedTuple):
-    """A pair set and its counts, as the loss uses them every step."""
-    mask: torch.Tensor  # (K, K), [student, teacher]
-    as_teacher: torch.Tensor  # (K, ): how many students each teaches
-    as_student: torch.Tensor  # (K, 1, 1): how many teachers each has
+    """A pair set as the loss uses it every step.
+
+    With ``A = mask`` (student m, teacher n), the KL sum is
+    ``sum_{k,b,c} log p_k * (L @ p)_k`` for ``L = diag(A.sum(0)) - A`` (each
+    teacher's negative entropy counted once per student, minus the cross
+    terms), and its gradient with respect to ``z_m / T`` is
+    ``(L @ p)_m + shift_m * p_m`` with ``shift = A.sum(1) - A.sum(0)``: the
+    students' and the teachers' pair counts differ only for one-way sets.
+    """
+    weights: torch.Tensor  # (K, K): L
+    grad_shift: Optional[torch.Tensor]  # (K, 1, 1); None where all zero
     count: int  # number of pairs
+
+
+def _mix(weights: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``sum_n weights[k, n] * p[n]``: (K, K) x (K, N, C) -> (K, N, C).
+
+    Elementwise products and a K-term sum, not a matrix product: a TF32 or
+    reduced-precision matmul would round p before the terms cancel.
+    """
+    return (weights[:, :, None, None] * p).sum(1)
 
 
 class _PairwiseKL(torch.autograd.Function):
@@ -52,9 +68,10 @@ class _PairwiseKL(torch.autograd.Function):
     times ``scale``, with its gradient written out.
 
     The loss is a handful of tiny kernels whose cost on a GPU is their
-    launches; autograd would add as many again to go back through them. The
-    closed form needs four: with teachers detached,
-    ``d/dz_m = scale / T * (sum_n mask[m, n] * (p_m - p_n))``. It is
+    launches; autograd would add as many again to go back through them. In
+    the form of :class:`Pairs` the forward is seven kernels and the backward
+    two. Each term of the KL sum is already a difference of probabilities,
+    so nearly equal classifiers do not lose the loss to cancellation. It is
     differentiable once (no double backward).
     """
 
@@ -62,35 +79,27 @@ class _PairwiseKL(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, pairs: 'Pairs',
                 temperature: float, scale: float) -> torch.Tensor:
         """``logits``: (K, N, C); ``pairs`` in the logits' dtype."""
-        mask = pairs.mask
-        # Under AMP the einsum would run in half precision; the gradient
-        # below is a difference of nearly equal probabilities and needs
-        # the logits' own precision.
+        # Under AMP the products would run in half precision; the weighted
+        # sums of probabilities below cancel and need the logits' own
+        # precision.
         with torch.autocast(logits.device.type, enabled=False):
             if temperature != 1:
                 logits = logits / temperature
-            log_p = F.log_softmax(logits, dim=-1)  # (K, N, C)
+            log_p = F.log_softmax(logits, dim=-1)
             p = log_p.exp()
-            # sum_{m,n} mask[m,n] * sum_{b,c} p_n (log p_n - log p_m), split
-            # into the teachers' negative entropies (each counted once per
-            # student) and one cross term against every student's summed
-            # soft targets.
-            neg_entropy = (p * log_p.clamp_min(torch.finfo(
-                log_p.dtype).min)).sum((1, 2))  # (K, )
-            soft_targets = torch.einsum('mn,nbc->mbc', mask, p)
-            kl_sum = torch.dot(pairs.as_teacher, neg_entropy) - (
-                soft_targets * log_p).sum()
-        ctx.save_for_backward(p, soft_targets, pairs.as_student)
+            weights = _mix(pairs.weights, p)
+            kl_sum = (weights * log_p).sum()
+            grad_dir = weights if pairs.grad_shift is None else \
+                torch.addcmul(weights, pairs.grad_shift, p)
+        ctx.save_for_backward(grad_dir)
         ctx.grad_scale = scale / temperature
         return kl_sum * scale
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
-        p, soft_targets, num_teachers = ctx.saved_tensors
-        grad = (num_teachers * p - soft_targets) * (grad_output *
-                                                    ctx.grad_scale)
-        return grad, None, None, None
+        grad_dir, = ctx.saved_tensors
+        return grad_dir * (grad_output * ctx.grad_scale), None, None, None
 
 
 @MODELS.register_module()
@@ -197,7 +206,9 @@ class SynergyLoss(nn.Module):
         if key not in self._pair_sets:
             mask = pair_mask(num_classifiers, self.pairs,
                              like.device).to(like.dtype)
-            self._pair_sets[key] = Pairs(mask, mask.sum(0),
-                                         mask.sum(1)[:, None, None],
-                                         int(mask.sum().item()))
+            shift = mask.sum(1) - mask.sum(0)
+            self._pair_sets[key] = Pairs(
+                torch.diag(mask.sum(0)) - mask,
+                shift[:, None, None] if shift.any() else None,
+                int(mask.sum().item()))
         return self._pair_sets[key]
