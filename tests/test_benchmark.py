@@ -1,13 +1,18 @@
 """The benchmark's measurements mean what they say (no timings asserted)."""
+import json
+import os
 import os.path as osp
+import subprocess
+import sys
 
 import torch
 from mmengine.config import Config
 
-from conftest import CONFIG_DIR
+from conftest import CONFIG_DIR, REPO_ROOT
 from mmdks.analysis import benchmark as bench
 
 CONFIG = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
+TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark_dks.py')
 
 
 def test_variants_and_activation_memory():
@@ -45,3 +50,33 @@ def test_loop_synergy_is_the_same_quantity():
     torch.testing.assert_close(
         bench.loop_synergy(logits), bench.SynergyLoss()(logits),
         rtol=1e-5, atol=1e-5)
+
+
+def test_dks_runs_only_the_loss_more_operators_than_ds():
+    cfg = Config.fromfile(CONFIG)
+    inputs, samples = bench.fake_batch(2, 32, 3, 1000, 'cpu')
+    ops = {
+        v: len(bench.operators(bench.forward_backward_fn(
+            bench.build(cfg, v, 'cpu'), inputs, samples)))
+        for v in ('dks', 'ds')
+    }
+    loss = len(bench.operators(bench.synergy_loss_fn(
+        bench.build(cfg, 'dks', 'cpu'), inputs)))
+    # Beyond the loss, DKS only adds its gradient to the 4 classifiers'.
+    assert ops['ds'] < ops['dks'] <= ops['ds'] + loss + 4
+
+
+def test_tool_writes_json_and_markdown(tmp_path):
+    out = tmp_path / 'r18.json'
+    result = subprocess.run(
+        [sys.executable, TOOL, CONFIG, '--batch-size', '2', '--input-size',
+         '32', '--repeats', '1', '--out', str(out)],
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT), capture_output=True,
+        text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report['train_step_s']) == set(bench.VARIANTS)
+    assert report['operators']['baseline'] < report['operators']['dks']
+    assert len(report['targets']) == 9
+    assert all(isinstance(t['met'], bool) for t in report['targets'].values())
+    assert 'synergy loss / dks' in (tmp_path / 'r18.md').read_text()

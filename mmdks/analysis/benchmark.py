@@ -12,6 +12,7 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmdks.apis import plain_model_config, strip_state_dict
 from mmdks.models.losses import SynergyLoss
@@ -81,22 +82,63 @@ def median_times(steps: Dict[str, Callable[[], None]], repeats: int,
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def forward_backward_fn(model: nn.Module, inputs, samples,
+                        amp: bool = False) -> Callable[[], None]:
+    """The forward and backward of a training step, into fresh gradients."""
+    model.train()
+    device_type = inputs.device.type
+
+    def forward_backward() -> None:
+        with torch.autocast(device_type, enabled=amp):
+            losses = model(inputs, samples, mode='loss')
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+
+    return forward_backward
+
+
 def train_step_fn(model: nn.Module, inputs, samples,
                   amp: bool = False) -> Callable[[], None]:
     """One SGD step: forward, backward and the optimizer update."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    model.train()
-    device_type = inputs.device.type
+    forward_backward = forward_backward_fn(model, inputs, samples, amp)
 
     def step() -> None:
-        with torch.autocast(device_type, enabled=amp):
-            losses = model(inputs, samples, mode='loss')
-        loss = sum(v for k, v in losses.items() if 'loss' in k)
-        optimizer.zero_grad()
-        loss.backward()
+        forward_backward()
         optimizer.step()
 
     return step
+
+
+class _OperatorLog(TorchDispatchMode):
+    """Records the name of every operator that computes a tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: List[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        # Views and queries (a dtype, a size) launch no kernel.
+        if not func.is_view and any(
+                isinstance(o, torch.Tensor) for o in (
+                    out if isinstance(out, (tuple, list)) else (out, ))):
+            self.names.append(func.overloadpacket.__name__)
+        return out
+
+
+def operators(fn: Callable[[], None]) -> List[str]:
+    """The operators ``fn`` runs that compute a tensor, in order.
+
+    A step whose GPU work is short is bound by the host, which pays for
+    every operator it dispatches and launches; their number is the same on
+    any device (up to how an optimizer batches its updates) and does not
+    vary from run to run.
+    """
+    with _OperatorLog() as log:
+        fn()
+    return log.names
 
 
 class _AllClassifiers(nn.Module):
@@ -121,6 +163,17 @@ def flops_and_params(model: nn.Module, inputs: torch.Tensor,
         flops = FlopAnalyzer(module, (inputs[:1], )).total()
     return dict(
         flops=int(flops), params=sum(p.numel() for p in model.parameters()))
+
+
+def synergy_loss_fn(model: nn.Module,
+                    inputs: torch.Tensor) -> Callable[[], None]:
+    """Forward and backward of the synergy loss alone, on the logits of the
+    model's K classifiers for ``inputs``."""
+    with torch.no_grad():
+        logits = torch.stack(_AllClassifiers(model)(inputs))
+    logits.requires_grad_()
+    loss = model.aux_head.synergy_loss
+    return lambda: loss(logits).backward()
 
 
 def stripped(cfg: Config, dks: nn.Module, device: str) -> nn.Module:
