@@ -66,11 +66,11 @@ def test_dks_runs_only_the_loss_more_operators_than_ds():
     assert ops['ds'] < ops['dks'] <= ops['ds'] + loss + 4
 
 
-def test_tool_writes_json_and_markdown(tmp_path):
+def test_tool_with_compiled_loss_writes_json_and_markdown(tmp_path):
     out = tmp_path / 'r18.json'
     result = subprocess.run(
         [sys.executable, TOOL, CONFIG, '--batch-size', '2', '--input-size',
-         '32', '--repeats', '1', '--out', str(out)],
+         '32', '--repeats', '1', '--compile-loss', '--out', str(out)],
         env=dict(os.environ, PYTHONPATH=REPO_ROOT), capture_output=True,
         text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -79,4 +79,6 @@ def test_tool_writes_json_and_markdown(tmp_path):
     assert report['operators']['baseline'] < report['operators']['dks']
     assert len(report['targets']) == 9
     assert all(isinstance(t['met'], bool) for t in report['targets'].values())
-    assert 'synergy loss / dks' in (tmp_path / 'r18.md').read_text()
+    assert report['compile_loss'] is True
+    text = (tmp_path / 'r18.md').read_text()
+    assert 'synergy loss compiled' in text and 'synergy loss / dks' in text
