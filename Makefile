@@ -16,6 +16,6 @@ install:
 test: install
 	$(PYTHON) -m pytest tests
 
-# Slow runs on real data, on purpose only.
+# Slow runs (real data, torch.compile), on purpose only.
 test-slow: install
 	$(PYTHON) -m pytest tests -m slow

@@ -14,6 +14,7 @@ from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
 from conftest import CONFIG_DIR, REPO_ROOT
+from mmdks.analysis.study import latest_scalars
 from mmdks.apis import CheckpointError, check_checkpoint_fits
 from mmdks.utils import CHECKPOINT_SAFE_GLOBALS
 
@@ -325,3 +326,24 @@ def test_two_process_training_with_dist_train_sh(imagenet_folder, tmp_path):
         ['epoch_1.pth', 'epoch_2.pth']
     saved = load(str(work / 'epoch_2.pth'))['state_dict']
     assert all(torch.equal(saved[k], rank0['state'][k]) for k in params)
+
+
+@pytest.mark.slow
+def test_mmengine_compile_trains_with_the_eager_losses(imagenet_folder,
+                                                       tmp_path):
+    # `compile=True` is how the synergy loss gets fused (docs/benchmarks.md);
+    # it must train the same model, not merely run.
+    cfg = write_small_config(tmp_path / 'cfg.py', imagenet_folder,
+                             max_epochs=1)
+    records = {}
+    for name, extra in (('eager', []),
+                        ('compiled', ['--cfg-options', 'compile=True'])):
+        work_dir = str(tmp_path / name)
+        result = run(TRAIN + [cfg, '--work-dir', work_dir] + extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        records[name] = [r for r in latest_scalars(work_dir) if 'iter' in r]
+    assert 'Model has been "compiled"' in result.stdout + result.stderr
+    assert len(records['eager']) == len(records['compiled']) == 2
+    for eager, compiled in zip(records['eager'], records['compiled']):
+        for key in ('loss', 'loss_synergy', 'main/loss_ce'):
+            assert compiled[key] == pytest.approx(eager[key], rel=1e-4), key
