@@ -46,6 +46,9 @@ CASES = [
     ('class-count mismatch', {'aux_head.num_classes': 10},
      'aux_head.num_classes='),
     ('non-positive class count', {'head.num_classes': 0}, 'num_classes'),
+    ('training top-k beyond the classes', {'aux_head.topk': (1, 1001)},
+     'aux_head.topk='),
+    ('no training top-k', {'aux_head.topk': ()}, 'aux_head.cal_acc=False'),
 ]
 
 

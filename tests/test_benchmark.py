@@ -62,8 +62,8 @@ def test_dks_runs_only_the_loss_more_operators_than_ds():
     }
     loss = len(bench.operators(bench.synergy_loss_fn(
         bench.build(cfg, 'dks', 'cpu'), inputs)))
-    # Beyond the loss, DKS only adds its gradient to the 4 classifiers'.
-    assert ops['ds'] < ops['dks'] <= ops['ds'] + loss + 4
+    # Beyond the loss, DKS only adds its gradient to the 3 classifiers'.
+    assert ops['ds'] < ops['dks'] <= ops['ds'] + loss + 3
 
 
 def test_tool_with_compiled_loss_writes_json_and_markdown(tmp_path):

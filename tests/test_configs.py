@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 
 import mmdks  # noqa: F401
 from conftest import CONFIG_DIR, mmpretrain_config
+from mmdks.analysis.benchmark import operators
 
 # The ResNet family of the reference recipe: two branches each.
 IN1K_CONFIGS = sorted(
@@ -152,3 +153,23 @@ def test_four_line_config_on_a_custom_dataset(tmp_path):
     assert model.aux_head.num_classes == 5
     assert cfg.train_dataloader.dataset.type == 'CustomDataset'
     assert cfg.param_scheduler.milestones == [30, 60, 90]
+
+
+def test_cal_acc_false_logs_no_accuracy_and_saves_its_operators():
+    inputs, samples = batch()
+    losses, counts = {}, {}
+    for cal_acc in (True, False):
+        cfg = Config.fromfile(osp.join(CONFIG_DIR,
+                                       'dks_resnet18_8xb32_in1k.py'))
+        cfg.model.head.num_classes = 10
+        cfg.model.aux_head.cal_acc = cal_acc
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model).train()
+        losses[cal_acc] = model(inputs, samples, mode='loss')
+        counts[cal_acc] = len(
+            operators(lambda: model(inputs, samples, mode='loss')))
+    assert set(losses[False]) == {k for k in LOSS_KEYS if 'accuracy' not in k}
+    for key, value in losses[False].items():
+        torch.testing.assert_close(value, losses[True][key])
+    # Top-1 accuracy is 7 operators (topk, eq, ...) for each of 3 classifiers.
+    assert counts[True] - counts[False] == 7 * 3
