@@ -64,6 +64,10 @@ def parse_args() -> argparse.Namespace:
                         help='runs at once (each gets cores / jobs threads)')
     parser.add_argument('--work-dir', default='work_dirs/fashion_mnist_study')
     parser.add_argument('--out', default='docs/results.md')
+    parser.add_argument(
+        '--no-plot', action='store_true',
+        help='draw no training curves of DKS seed 0 (e.g. when another '
+        'report of the same work dir shows them)')
     args = parser.parse_args()
     missing = [m for m in args.methods if (m, args.arch) not in CONFIGS]
     if missing:
@@ -187,7 +191,7 @@ def main() -> None:
         for m in args.methods if m != 'baseline'
     }
     plot = None
-    if 'dks' in args.methods:
+    if 'dks' in args.methods and not args.no_plot:
         plot = osp.splitext(args.out)[0] + '_dks_seed0.png'
         plot_dks_curves(
             latest_scalars(
