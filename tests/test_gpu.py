@@ -15,6 +15,7 @@ from test_reliability import (ENV, TRAIN, load, run, write_rank_dump_config,
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs a CUDA GPU')
 
+
 def train_two_ranks_on_one_gpu(cfg: str, work_dir: str, pythonpath: str,
                                port: int) -> None:
     """``tools/train.py --launcher pytorch`` in two processes, as torchrun

@@ -76,15 +76,19 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def recipe(args, method: str) -> str:
+    """Absolute path of the shipped config of ``method`` for ``--arch``."""
+    return osp.join(ROOT, CONFIGS[method, args.arch])
+
+
 def train_command(args, method: str, seed: int, work_dir: str) -> list:
-    recipe = osp.join(ROOT, CONFIGS[method, args.arch])
-    config = recipe
+    config = recipe(args, method)
     if method != 'baseline':
         # Per-branch scores come from one test run after training
         # (branch_errors), not from every validation.
         config = osp.join(work_dir, 'train_config.py')
         with open(config, 'w') as f:
-            f.write(f"_base_ = '{recipe}'\n"
+            f.write(f"_base_ = '{recipe(args, method)}'\n"
                     'model = dict(eval_branches=False)\n'
                     "val_evaluator = dict(_delete_=True, type='Accuracy', "
                     'topk=(1, ))\n')
@@ -142,8 +146,7 @@ def branch_errors(args, method: str, seed: int) -> dict:
     if not osp.exists(done):
         config = osp.join(work_dir, 'branches.py')
         with open(config, 'w') as f:
-            recipe = osp.join(ROOT, CONFIGS[method, args.arch])
-            f.write(f"_base_ = '{recipe}'\n"
+            f.write(f"_base_ = '{recipe(args, method)}'\n"
                     'model = dict(eval_branches=True)\n'
                     "test_evaluator = [dict(type='Accuracy', topk=(1, )), "
                     "dict(type='BranchAccuracy')]\n")
