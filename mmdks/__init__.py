@@ -8,5 +8,6 @@ register_checkpoint_safe_globals()
 
 from . import models  # noqa: E402,F401  registers the DKS modules
 from . import evaluation  # noqa: E402,F401  registers BranchAccuracy
+from . import engine  # noqa: E402,F401  registers SynergyWarmupHook
 
 __all__ = ['__version__', 'register_checkpoint_safe_globals']

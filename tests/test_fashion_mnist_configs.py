@@ -4,11 +4,12 @@ import glob
 import json
 import os.path as osp
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmpretrain.registry import DATASETS, MODELS
+from mmpretrain.registry import DATASETS, HOOKS, MODELS
 from mmpretrain.structures import DataSample
 
 import mmdks  # noqa: F401
@@ -51,8 +52,12 @@ def test_baseline_is_mmpretrain_only():
 
 @pytest.mark.parametrize('path', FASHION, ids=osp.basename)
 def test_one_step_on_grey_28x28(path):
-    model = MODELS.build(Config.fromfile(path).model)
+    cfg = Config.fromfile(path)
+    model = MODELS.build(cfg.model)
     model.init_weights()
+    for hook in cfg.get('custom_hooks', []):  # as the runner would
+        HOOKS.build(hook).before_train_iter(
+            SimpleNamespace(model=model, iter=500, optim_wrapper=None), 0)
     inputs = torch.randn(4, 1, 28, 28)
     samples = [DataSample().set_gt_label(i) for i in range(4)]
     losses = model(inputs, samples, mode='loss')
@@ -100,6 +105,7 @@ def flat(d, prefix=''):
     ('dks-warmup', {'aux_head.synergy_loss.warmup_iters': 1000}),
     ('dks-topdown', {'aux_head.synergy_loss.pairs': 'top_down'}),
     ('dks-t3', {'aux_head.synergy_loss.temperature': 3.0}),
+    ('dks-smooth', {'aux_head.synergy_loss.eps': 1e-8}),
     ('dks-narrow', {'aux_neck.branches': [
         dict(from_stage=0, num_blocks=[2, 1]),
         dict(from_stage=1, num_blocks=[2], widen_factor=1.0)]}),

@@ -45,6 +45,92 @@ def test_matches_loop_in_value_and_gradient(pairs, num_classifiers,
         torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-12)
 
 
+def reference_code_synergy(logits, pairs, temperature, alpha, eps=1e-8):
+    """The reference code's loss, transcribed: wrn_DKS/KL_divergence.py
+    smooths both distributions, ``x' = (x + eps) / (1 + C eps)``, and takes
+    ``mean_b sum_c p' log(p' / q')``; its main.py sums that over every
+    ordered pair with the teacher's logits detached. Generalised to T and
+    the one-way pair sets like :func:`loop_synergy`."""
+    num, num_classes = len(logits), logits[0].size(1)
+    total = logits[0].new_zeros(())
+    for m, n in itertools.product(range(num), range(num)):
+        if not {'dense': n != m, 'top_down': n > m,
+                'bottom_up': n < m}[pairs]:
+            continue
+        p = F.softmax(logits[n].detach() / temperature, dim=1)
+        q = F.softmax(logits[m] / temperature, dim=1)
+        p_ = (p + eps) / (1.0 + num_classes * eps)
+        q_ = (q + eps) / (1.0 + num_classes * eps)
+        kl = torch.mean(torch.sum(p_ * torch.log(p_ / q_), 1))
+        total = total + kl * temperature**2
+    return alpha * total
+
+
+def _relative(x, ref):
+    return ((x.double() - ref).norm() / ref.norm()).item()
+
+
+@pytest.mark.parametrize('pairs', PAIR_MODES)
+@pytest.mark.parametrize('scale,num_classes', [(1.0, 10), (3.0, 1000),
+                                               (10.0, 10), (30.0, 100)])
+@pytest.mark.parametrize('temperature', [1.0, 2.0])
+def test_eps_reproduces_the_reference_code(pairs, scale, num_classes,
+                                           temperature):
+    # Scale 10 and 30 saturate: most probabilities fall far below 1e-8,
+    # where the smoothing caps the log-ratios.
+    torch.manual_seed(int(scale) + num_classes)
+    logits = scale * torch.randn(3, 8, num_classes, dtype=torch.float64)
+    ref_in = logits.clone().requires_grad_()
+    ref = reference_code_synergy(list(ref_in), pairs, temperature, 0.7)
+    ref_grad, = torch.autograd.grad(ref, ref_in)
+    # The reference itself in float32, as it ran: where saturation leaves
+    # float32 too few digits (scale 30), ours may err as much as it does.
+    ref32_in = logits.float().requires_grad_()
+    ref32 = reference_code_synergy(list(ref32_in), pairs, temperature, 0.7)
+    ref32_grad, = torch.autograd.grad(ref32, ref32_in)
+    float32_tol = max(1e-6, 4 * _relative(ref32_grad, ref_grad))
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, float32_tol)):
+        ours_in = logits.to(dtype).requires_grad_()
+        ours = SynergyLoss(alpha=0.7, temperature=temperature, pairs=pairs,
+                           eps=1e-8)(ours_in)
+        ours_grad, = torch.autograd.grad(ours, ours_in)
+        assert abs(ours.item() - ref.item()) <= 1e-6 * ref.item(), dtype
+        assert _relative(ours_grad, ref_grad) <= tol, dtype
+        # Elementwise too, down to the smallest gradients that matter.
+        torch.testing.assert_close(
+            ours_grad.double(), ref_grad, rtol=10 * tol,
+            atol=tol * ref_grad.abs().max().item())
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_eps_matches_the_reference_on_half_precision_logits(dtype):
+    torch.manual_seed(0)
+    logits = (8 * torch.randn(4, 16, 100)).to(dtype)
+    ref_in = logits.double().requires_grad_()
+    ref = reference_code_synergy(list(ref_in), 'dense', 1.0, 1.0)
+    ref_grad, = torch.autograd.grad(ref, ref_in)
+    ours_in = logits.clone().requires_grad_()
+    ours = SynergyLoss(eps=1e-8)(ours_in)
+    ours_grad, = torch.autograd.grad(ours, ours_in)
+    assert ours.dtype == torch.float32
+    assert abs(ours.item() - ref.item()) <= 1e-6 * ref.item()
+    # The gradient is returned in the logits' dtype: one rounding.
+    assert ours_grad.dtype == dtype
+    assert _relative(ours_grad, ref_grad) <= 2**-7
+
+
+def test_smoothing_matters_only_on_saturated_predictions():
+    # The figures quoted in the loss's docstring and docs/objective.md.
+    torch.manual_seed(0)
+    for scale, num_classes, low, high in ((1.0, 10, 0, 1e-5),
+                                          (10.0, 10, 0.2, 0.35)):
+        logits = scale * torch.randn(3, 256, num_classes,
+                                     dtype=torch.float64)
+        exact = SynergyLoss()(logits)
+        smoothed = SynergyLoss(eps=1e-8)(logits)
+        assert low <= (exact - smoothed).item() / exact.item() <= high
+
+
 def test_float32_stacked_input_matches_loop():
     torch.manual_seed(0)
     logits = torch.randn(4, 16, 100)
@@ -102,6 +188,11 @@ def test_finite_for_large_and_saturated_logits(dtype, scale):
     (dict(temperature=-2.0), 'temperature'),
     (dict(reduction='none'), 'reduction'),
     (dict(warmup_iters=-1), 'warmup_iters'),
+    (dict(alpha=float('inf')), 'alpha'),
+    (dict(temperature=float('nan')), 'temperature'),
+    (dict(eps=-1e-8), 'eps'),
+    (dict(eps=1e-2), r'eps=0.01 must be a number in \[0, 0.0001\]'),
+    (dict(eps='1e-8'), 'eps'),
 ])
 def test_bad_arguments_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
@@ -115,19 +206,22 @@ def test_mean_reduction_divides_by_the_number_of_pairs():
     torch.testing.assert_close(mean, total / 6)  # K(K-1)/2 pairs
 
 
-def test_warmup_ramps_alpha_over_training_iterations_and_resumes():
+def test_warmup_factor_scales_the_loss_and_needs_its_hook():
     logits = torch.randn(3, 6, 9)
     full = SynergyLoss(alpha=2.0)(logits)
     ramped = SynergyLoss(alpha=2.0, warmup_iters=4)
-    values = [ramped(logits) for _ in range(6)]
-    for step, value in enumerate(values):
-        torch.testing.assert_close(value, full * min(1.0, step / 4))
-    ramped.eval()  # evaluation does not advance the ramp
-    ramped(logits)
-    assert ramped.trained_iters.item() == 6
-    resumed = SynergyLoss(alpha=2.0, warmup_iters=4)
-    resumed.load_state_dict(ramped.state_dict())
-    torch.testing.assert_close(resumed(logits), full)
+    with pytest.raises(RuntimeError, match='SynergyWarmupHook'):
+        ramped(logits)
+    ramped.set_warmup_factor(0.25)
+    torch.testing.assert_close(ramped(logits), full * 0.25)
+    ramped.eval()  # evaluation needs no hook
+    assert SynergyLoss(warmup_iters=4).eval()(logits).item() > 0
+
+
+def test_checkpoints_with_the_old_warmup_counter_still_load():
+    loss = SynergyLoss(warmup_iters=4)
+    loss.load_state_dict({'trained_iters': torch.tensor(7)})
+    assert 'trained_iters' not in loss.state_dict()
 
 
 def test_autocast_does_not_lower_the_precision_of_the_gradient():
@@ -155,13 +249,16 @@ def test_nearly_equal_classifiers_keep_the_loss_in_float32():
     assert (ours - ref).abs() < 1e-4 * ref
 
 
-@pytest.mark.parametrize('pairs,count', [('dense', 10), ('top_down', 11)])
-def test_forward_and_backward_run_few_operators(pairs, count):
+@pytest.mark.parametrize('pairs,eps,count', [('dense', 0, 7),
+                                             ('top_down', 0, 9),
+                                             ('dense', 1e-8, 12),
+                                             ('top_down', 1e-8, 12)])
+def test_forward_and_backward_run_few_operators(pairs, eps, count):
     # On a GPU the loss costs its launches, not its arithmetic: keep the
     # count from creeping back (autograd's seed included; the form before
-    # this one ran 16).
+    # this one ran 10 for dense pairs, the one before that 16).
     logits = torch.randn(4, 8, 10, requires_grad=True)
-    loss = SynergyLoss(pairs=pairs)
+    loss = SynergyLoss(pairs=pairs, eps=eps)
     loss(logits)  # the pair set is built once, outside the count
     ran = operators(lambda: torch.autograd.grad(loss(logits), logits))
     assert len(ran) == count, ran

@@ -1,0 +1,3 @@
+from .synergy_warmup_hook import SynergyWarmupHook
+
+__all__ = ['SynergyWarmupHook']
