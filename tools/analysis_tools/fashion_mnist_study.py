@@ -24,13 +24,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from mmdks.analysis import (latest_scalars, mean_std, paired_interval,
-                            val_history)
+                            run_provenance, val_history)
 from mmdks.visualization import plot_dks_curves
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METHODS = ('baseline', 'ds', 'dks')
 # DKS ablations (configs/fashion_mnist/dks-*): each is compared with DKS.
-ABLATIONS = ('dks-mean', 'dks-warmup', 'dks-topdown', 'dks-t3', 'dks-narrow')
+ABLATIONS = ('dks-mean', 'dks-warmup', 'dks-topdown', 'dks-t3', 'dks-narrow',
+             'dks-smooth')
 # Networks, each with a baseline config and the DKS variants shipped for it.
 ARCHS = {
     'resnet14': 'CIFAR-style ResNet-14 (MMPretrain `ResNet_CIFAR`, 3 stages '
@@ -112,12 +113,13 @@ def run_one(args, method: str, seed: int) -> dict:
     cmd = train_command(args, method, seed, work_dir)
     env = dict(os.environ, PYTHONPATH=ROOT,
                OMP_NUM_THREADS=str(max(1, os.cpu_count() // args.jobs)))
+    provenance = run_provenance(ROOT)
     start = time.time()
     with open(osp.join(work_dir, 'stdout.log'), 'w') as log:
         subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                        check=True, cwd=ROOT)
     record = dict(method=method, seed=seed, wall_s=time.time() - start,
-                  device=device_name(), jobs=args.jobs,
+                  device=device_name(), jobs=args.jobs, **provenance,
                   command=' '.join(cmd[1:]).replace(ROOT + '/', ''))
     if method != 'baseline':
         # Scored now, while the checkpoint is here: a study moved between
