@@ -9,8 +9,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
-from mmdks.utils import (exit_unless_checkpoint_fits, init_cpu_distributed,
-                         set_dataloader_defaults, set_work_dir)
+from mmdks.apis import exit_unless_checkpoint_fits
+from mmdks.utils import (init_cpu_distributed, set_dataloader_defaults,
+                         set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:

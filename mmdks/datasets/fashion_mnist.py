@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from typing import BinaryIO, Dict, List, Mapping, Optional, Tuple
 
+from mmdks.utils.fileio import atomic_outputs
+
 URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 DEBIAN_PACKAGE = 'dataset-fashion-mnist'
@@ -139,22 +141,13 @@ def _install_file(src_dir: str, name: str, out_dir: str,
     """Decompress ``name`` from ``src_dir`` into ``out_dir`` via a
     temporary file that becomes ``name`` only once verified."""
     src, reader = _open_source(src_dir, name)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', dir=out_dir)
-    try:
-        with reader, os.fdopen(fd, 'wb') as f:
+    with atomic_outputs([osp.join(out_dir, name)]) as (tmp, ):
+        with reader, open(tmp, 'wb') as f:
             try:
                 shutil.copyfileobj(reader, f, _CHUNK)
             except (OSError, EOFError) as e:  # bad gzip stream
                 raise FashionMNISTError(f'{src}: cannot read ({e})') from None
         _verify(tmp, name, md5s, counts)
-        # mkstemp makes the file private; give it the mode open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, osp.join(out_dir, name))
-    except BaseException:
-        os.unlink(tmp)
-        raise
     return src
 
 

@@ -60,14 +60,3 @@ def init_cpu_distributed(launcher: str, cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
-
-
-def exit_unless_checkpoint_fits(model, checkpoint: str) -> None:
-    """Stop with one ``error:`` line if ``checkpoint`` cannot initialise
-    ``model`` (see :func:`mmdks.apis.check_checkpoint_fits`); MMEngine would
-    load it non-strictly and go on."""
-    from mmdks.apis import CheckpointError, check_checkpoint_fits
-    try:
-        check_checkpoint_fits(model, checkpoint)
-    except CheckpointError as e:
-        raise SystemExit(f'error: {e}') from None

@@ -7,11 +7,11 @@ epoch in epoch-based training) carry the metric keys.
 """
 import glob
 import json
-import os
 import os.path as osp
 import re
-import tempfile
 from typing import Dict, List, Tuple
+
+from mmdks.utils.fileio import atomic_outputs
 
 LOSS_KEY = re.compile(r'^(.+/loss_ce|loss_synergy)$')
 # BranchAccuracy's top-1 keys under any prefix, and MMPretrain's Accuracy.
@@ -176,20 +176,9 @@ def plot_dks_curves(records: List[dict],
         ax.grid(alpha=0.3)
     fig.tight_layout()
 
-    out_dir = osp.dirname(osp.abspath(out))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.png', dir=out_dir)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            fig.savefig(f, format='png', dpi=120)
-        # mkstemp makes the file private; give it the mode open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        with atomic_outputs([out]) as (tmp, ):
+            fig.savefig(tmp, format='png', dpi=120)
     finally:
         plt.close(fig)
     return dict(

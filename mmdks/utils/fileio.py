@@ -1,0 +1,47 @@
+"""Writing files all or nothing."""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+from typing import Iterator, List, Sequence
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: Sequence[str]) -> Iterator[List[str]]:
+    """Write several files all or nothing.
+
+    Yields one temporary path per output, hidden (``.<name>.XXXX<ext>``) in
+    the output's directory, with the permissions ``open()`` would give and
+    the same extension (writers such as ``Config.dump`` pick the format
+    from it). When the block finishes, every temporary file is renamed onto
+    its output (``os.replace``, atomic within a directory); when it raises,
+    every temporary file is removed and no output is touched.
+
+    Args:
+        paths (Sequence[str]): The files to write; their directories are
+            created if needed.
+
+    Yields:
+        list[str]: The temporary paths to write, in the order of ``paths``.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    temps: List[str] = []
+    try:
+        for path in paths:
+            out_dir = osp.dirname(osp.abspath(path))
+            os.makedirs(out_dir, exist_ok=True)
+            name, ext = osp.splitext(osp.basename(path))
+            fd, temp = tempfile.mkstemp(
+                dir=out_dir, prefix=f'.{name}.', suffix=ext)
+            os.close(fd)
+            temps.append(temp)
+            os.chmod(temp, 0o666 & ~umask)  # mkstemp makes it 0600
+        yield temps
+        for temp, path in zip(temps, paths):
+            os.replace(temp, path)
+        temps = []
+    finally:
+        for temp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temp)
