@@ -88,13 +88,18 @@ class DKSClassifier(ImageClassifier):
             f'Invalid output stage "{stage}"'
         return self._main_feats(self.backbone(inputs), stage)
 
-    def loss(self, inputs: torch.Tensor,
-             data_samples: List[DataSample]) -> dict:
-        """The DKS objective; see :meth:`DKSAuxHead.loss`."""
+    def forward_logits(self, inputs: torch.Tensor) -> List[torch.Tensor]:
+        """Logits of all K classifiers: the branches shallowest first, the
+        main head last, each of shape (N, num_classes)."""
         x = self.backbone(inputs)
         logits = self.aux_head(self.aux_neck(x))
         logits.append(self.head(self._main_feats(x)))
-        return self.aux_head.loss(logits, data_samples,
+        return logits
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: List[DataSample]) -> dict:
+        """The DKS objective; see :meth:`DKSAuxHead.loss`."""
+        return self.aux_head.loss(self.forward_logits(inputs), data_samples,
                                   self.head.loss_module)
 
     def predict(self,
