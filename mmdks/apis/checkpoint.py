@@ -147,6 +147,9 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
     if is_model_wrapper(model):
         model = model.module
     state_dict = state_dict_of(load_checkpoint_safely(path), path)
+    upgrade = getattr(model, 'upgrade_state_dict', None)
+    if upgrade is not None:  # keys of older versions, renamed on loading
+        state_dict = upgrade(state_dict)
     optional = tuple(f'{name}.'
                      for name in getattr(model, 'auxiliary_modules', ()))
     expected = {

@@ -2,7 +2,7 @@
 import copy
 import inspect
 import re
-from typing import List
+from typing import Dict, Set
 
 import mmpretrain.registry as registries
 from mmengine.config import Config
@@ -12,8 +12,16 @@ from mmpretrain.registry import MODELS
 
 from mmdks.models import DKSClassifier
 
+# Top-level config lists whose entries may be mmdks types (metrics, hooks).
+_TYPED_LISTS = ('val_evaluator', 'test_evaluator', 'custom_hooks')
+
 
 def dks_class(cfg: Config) -> type:
+    """The DKS model class of ``cfg``.
+
+    Raises:
+        ValueError: If the config's model is not a :class:`DKSClassifier`.
+    """
     model_type = cfg.get('model', {}).get('type')
     cls = MODELS.get(model_type) if isinstance(model_type, str) \
         else model_type
@@ -24,28 +32,31 @@ def dks_class(cfg: Config) -> type:
     return cls
 
 
-def _mmdks_type_names() -> List[str]:
-    """Names of everything mmdks registered into MMPretrain's registries."""
-    names = set()
+def _mmdks_types() -> Dict[str, type]:
+    """Everything mmdks registered into MMPretrain's registries, by name."""
+    types = {}
     for registry in vars(registries).values():
         if isinstance(registry, Registry):
-            names.update(name for name, cls in registry.module_dict.items()
+            types.update((name, cls)
+                         for name, cls in registry.module_dict.items()
                          if cls.__module__.split('.')[0] == 'mmdks')
-    return sorted(names)
+    return types
 
 
 def plain_model_config(cfg: Config) -> Config:
-    """The plain MMPretrain config of a DKS config.
+    """The plain MMPretrain config of a DKS config: the DKS config minus the
+    DKS parts, nothing renamed or rewritten.
 
-    The model becomes an ``ImageClassifier``: the ``auxiliary_modules`` of
-    the DKS class and every other argument ``ImageClassifier`` does not take
-    (``eval_branches``) are removed, and the backbone returns only the last
-    of its DKS ``out_indices``; a backbone class with a ``plain_type`` is
-    renamed to it. mmdks metrics (e.g. ``BranchAccuracy``) are removed from
-    evaluator lists. Data pipelines, preprocessor, the other metrics and the
-    schedule are kept as they are; ``custom_imports`` of mmdks is removed,
-    except for a backbone that only mmdks provides (``CifarResNet``,
-    ``WideResNet``): that plain model still imports mmdks, for it alone.
+    The model becomes an ``ImageClassifier`` without the
+    ``auxiliary_modules`` of the DKS class and the other arguments
+    ``ImageClassifier`` does not take (``eval_branches``); backbone, neck,
+    head and preprocessor stay exactly as configured, so the plain model's
+    state dict is the DKS model's without the auxiliary keys. mmdks metrics
+    and hooks (``BranchAccuracy``, ``SynergyWarmupHook``) are dropped from
+    the evaluators and ``custom_hooks``; ``custom_imports`` of mmdks is
+    removed, except for a backbone that only mmdks provides
+    (``CifarResNet``, ``WideResNet``): that plain model still imports
+    mmdks, for it alone.
 
     Args:
         cfg (Config): A config whose model is a :class:`DKSClassifier`.
@@ -55,8 +66,8 @@ def plain_model_config(cfg: Config) -> Config:
         mmdks backbone).
 
     Raises:
-        ValueError: If the model is not a DKS model, or if something outside
-            the model (a metric, a transform) still needs mmdks.
+        ValueError: If the model is not a DKS model, or if something else
+            (a transform, a neck) still needs mmdks.
     """
     dks_cls = dks_class(cfg)
     plain = copy.deepcopy(cfg)
@@ -67,37 +78,24 @@ def plain_model_config(cfg: Config) -> Config:
                 field not in keep and field not in ('type', '_scope_')):
             model.pop(field)
     model.type = 'ImageClassifier'
-    # A backbone that only re-wires an MMPretrain one names it (and has its
-    # state dict), e.g. DKSConvNeXt -> ConvNeXt.
-    backbone_cls = MODELS.get(model.backbone.type) \
-        if isinstance(model.backbone.type, str) else model.backbone.type
-    model.backbone.type = getattr(backbone_cls, 'plain_type',
-                                  model.backbone.type)
-    # mmdks's own backbones (the paper's CIFAR nets) have no MMPretrain
-    # twin: their plain model keeps importing mmdks, for the backbone only.
-    own_backbone = model.backbone.type if (
-        not hasattr(backbone_cls, 'plain_type')
-        and backbone_cls.__module__.split('.')[0] == 'mmdks') else None
-    out_indices = model.backbone.get('out_indices')
-    if out_indices is not None:
-        model.backbone.out_indices = (tuple(out_indices)[-1], )
 
-    # mmdks metrics score the DKS branches, which the plain model lacks.
-    mmdks_types = _mmdks_type_names()
-    for field in ('val_evaluator', 'test_evaluator'):
-        metrics = plain.get(field)
-        if isinstance(metrics, list):
-            plain[field] = [
-                m for m in metrics if m.get('type') not in mmdks_types
-            ] or metrics  # only mmdks metrics: the scan below reports them
+    mmdks_types = _mmdks_types()
+    for field in _TYPED_LISTS:
+        entries = plain.get(field)
+        if isinstance(entries, list):
+            kept = [e for e in entries if e.get('type') not in mmdks_types]
+            # Only mmdks metrics: the scan below reports them.
+            plain[field] = kept or entries if 'evaluator' in field else kept
 
+    backbone = model.backbone.type
+    own_backbone: Set[str] = {backbone} if backbone in mmdks_types else set()
     imports = plain.get('custom_imports')
     if imports is not None:
         others = [
             name for name in imports.get('imports', [])
             if name.split('.')[0] != 'mmdks'
         ]
-        if own_backbone is not None:
+        if own_backbone:
             imports.imports = others + ['mmdks']
         elif others:
             imports.imports = others
@@ -105,8 +103,8 @@ def plain_model_config(cfg: Config) -> Config:
             plain.pop('custom_imports')
 
     text = plain.pretty_text
-    allowed = {'mmdks', own_backbone} if own_backbone else set()
-    for name in sorted(set(['mmdks'] + mmdks_types) - allowed):
+    allowed = {'mmdks'} | own_backbone if own_backbone else set()
+    for name in sorted(({'mmdks'} | set(mmdks_types)) - allowed):
         found = re.search(rf'\b{re.escape(name)}\b', text)
         if found:
             line = text[:found.start()].count('\n') + 1

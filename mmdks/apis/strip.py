@@ -17,6 +17,7 @@ import torch
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
+from mmdks.models import DKSClassifier
 from mmdks.utils.fileio import atomic_outputs
 from mmdks.version import __version__
 from .checkpoint import (CheckpointError, check_matches, first_keys,
@@ -75,10 +76,10 @@ def _check_ema(checkpoint: dict, state_dict: Dict[str, torch.Tensor],
         raise CheckpointError(
             f'--ema: {path} has no ema_state_dict (train with '
             "custom_hooks=[dict(type='EMAHook')]) or drop --ema")
-    swapped = {
+    swapped = DKSClassifier.upgrade_state_dict({
         key[len('module.'):]: value
         for key, value in ema.items() if key.startswith('module.')
-    }
+    })
     check_matches(swapped, state_dict, f'{path} ema_state_dict')
 
 
@@ -165,7 +166,8 @@ def strip_checkpoint(config_path: str,
                               '--force to replace')
 
     checkpoint = load_checkpoint_safely(checkpoint_path)
-    state_dict = state_dict_of(checkpoint, checkpoint_path)
+    state_dict = dks_cls.upgrade_state_dict(
+        state_dict_of(checkpoint, checkpoint_path))
     prefixes = dks_cls.auxiliary_modules
     kept, dropped = strip_state_dict(state_dict, prefixes)
     if not dropped:

@@ -1,8 +1,10 @@
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.evaluator import BaseMetric
 from mmpretrain.registry import METRICS
+
+from mmdks.structures import ENSEMBLE, classifier_names
 
 
 @METRICS.register_module()
@@ -92,13 +94,9 @@ class BranchAccuracy(BaseMetric):
         # (N, K + 1, maxk): is the label the j-th guess of classifier i?
         hits = topk_labels == labels.view(-1, 1, 1)
         metrics = {}
-        for i, name in enumerate(self._names(hits.size(1))):
+        names = classifier_names(hits.size(1) - 1) + (ENSEMBLE, )
+        for i, name in enumerate(names):
             for k in self.topk:
                 correct = hits[:, i, :k].any(dim=1).float()
                 metrics[f'{name}_top{k}'] = correct.mean().item() * 100
         return metrics
-
-    @staticmethod
-    def _names(num_rows: int) -> Tuple[str, ...]:
-        branches = tuple(f'branch_{k}' for k in range(1, num_rows - 1))
-        return branches + ('main', 'ensemble')

@@ -1,40 +1,51 @@
-from typing import List, Optional, Sequence, Tuple
+import copy
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.classifiers import ImageClassifier
+from mmpretrain.models.heads import ClsHead, DeiTClsHead, MultiLabelClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+from mmdks.structures import MAIN
+from ..heads import upgrade_aux_head_keys
+from ..utils import OutputRecorder, probe_backbone
 
 
 @MODELS.register_module()
 class DKSClassifier(ImageClassifier):
     """Image classifier trained with Deeply-supervised Knowledge Synergy.
 
-    The backbone, neck and head are MMPretrain's own and stay exactly as in
-    the plain model; the backbone only returns more stages
-    (``out_indices``), of which the last is the plain model's output. DKS
-    adds two training-only parts, named in :attr:`auxiliary_modules`:
-    ``aux_neck`` (:class:`DKSNeck`, the branches) and ``aux_head``
-    (:class:`DKSAuxHead`, their classifiers and the DKS loss). Dropping them
-    leaves a plain :class:`ImageClassifier` (``tools/strip_heads.py``).
+    The backbone, neck and head are built from exactly the plain recipe's
+    config and run exactly as in :class:`ImageClassifier`. DKS adds two
+    training-only parts, named in :attr:`auxiliary_modules`: ``aux_neck``
+    (:class:`DKSNeck`, branches that read taps on the backbone's modules)
+    and ``aux_head`` (:class:`DKSAuxHead`, their classifiers and the DKS
+    objective). Dropping them leaves the plain model, key for key
+    (``tools/strip_heads.py``).
 
-    ``aux_neck`` is built with the backbone at hand (branches copy its block
-    type and norm); ``aux_head`` gets its ``in_channels`` from the neck and
-    its ``num_classes`` from the main head.
+    ``aux_neck`` is built with the backbone at hand; ``aux_head`` gets its
+    ``in_channels`` from the neck, its ``num_classes`` and loss from the
+    main head, and ``cal_acc`` on unless the recipe mixes labels
+    (Mixup/CutMix). The finished model runs one dummy forward and loss at
+    the probe size, so that a wrong setting fails when the model is built,
+    naming the part.
 
-    Training (``mode='loss'``) runs every branch. ``predict`` and ``tensor``
-    run only the plain model's path, unless ``eval_branches`` is set: then
+    Training (``mode='loss'``) lets every classifier compute its loss with
+    its own ``loss()`` (the main head's exactly as in MMPretrain, under
+    ``main/``), and the synergy term compares the logits those losses
+    scored (ArcFace's with its margin). ``predict`` and ``tensor`` run
+    only the plain model's path, unless ``eval_branches`` is set: then
     ``predict`` also attaches ``branch_scores`` of shape (K, num_classes) to
     each sample (every classifier's softmax, branches first, main last).
 
     Args:
-        backbone (dict): Backbone config with the branch stages and, last,
-            the main stage in ``out_indices``.
+        backbone (dict): The plain model's backbone.
         aux_neck (dict): :class:`DKSNeck` config.
         aux_head (dict): :class:`DKSAuxHead` config.
         neck (dict, optional): The plain model's neck.
-        head (dict): The plain model's head.
+        head (dict): The plain model's head, a single-label ``ClsHead``.
         eval_branches (bool): Score every branch in ``predict``. Defaults
             to False.
         **kwargs: ``pretrained``, ``train_cfg``, ``data_preprocessor`` and
@@ -52,55 +63,65 @@ class DKSClassifier(ImageClassifier):
                  eval_branches: bool = False,
                  **kwargs) -> None:
         super().__init__(backbone, neck=neck, head=head, **kwargs)
-        if self.head is None or not hasattr(self.head, 'loss_module'):
-            raise ValueError('DKSClassifier needs the model head of an '
-                             'MMPretrain classifier (a ClsHead with a loss)')
+        _check_head(self.head)
+        for field, cfg in (('aux_neck', aux_neck), ('aux_head', aux_head)):
+            if not isinstance(cfg, dict):
+                raise ValueError(
+                    f'model.{field}={cfg!r} must be a config dict; a plain '
+                    'model needs type=ImageClassifier instead of '
+                    'DKSClassifier')
         self.aux_neck = MODELS.build(
             aux_neck, default_args=dict(backbone=self.backbone))
+        mixes_labels = getattr(self.data_preprocessor, 'batch_augments',
+                               None) is not None
         aux_head = dict(aux_head)
+        if aux_head.get('cal_acc') and mixes_labels:
+            raise ValueError(
+                'model.aux_head.cal_acc=True: the recipe mixes labels '
+                '(Mixup/CutMix batch augments), which have no accuracy; '
+                'leave cal_acc out')
         expected_fields = (('in_channels', list(self.aux_neck.out_channels)),
                            ('num_classes', self.head.num_classes))
         for field, expected in expected_fields:
             given = aux_head.setdefault(field, expected)
-            if (list(given) if isinstance(given, Sequence) else given) != \
-                    expected:
+            if (list(given) if isinstance(given, (list, tuple)) else
+                    given) != expected:
                 raise ValueError(
                     f'model.aux_head.{field}={given!r} does not match the '
                     f'model ({expected!r}); leave it out to fill it in')
+        aux_head.setdefault('loss', copy.deepcopy(self.head.loss_module))
+        aux_head.setdefault('cal_acc', not mixes_labels)
         self.aux_head = MODELS.build(aux_head)
+        if self.aux_head.cal_acc:
+            self.head.cal_acc = True  # logging only: the loss is unchanged
         self.eval_branches = eval_branches
+        self.main_scores = OutputRecorder({MAIN: self.head})
+        self._check_build()
 
-    def _main_feats(self, x: Tuple[torch.Tensor, ...], stage: str = 'neck'):
-        """The plain model's features, from all of the backbone outputs."""
-        x = x[-1:]  # what the backbone returns with only the main stage
-        if stage == 'backbone':
-            return x
-        if self.with_neck:
-            x = self.neck(x)
-        if stage == 'neck':
-            return x
-        return self.head.pre_logits(x)
-
-    def extract_feat(self, inputs: torch.Tensor, stage: str = 'neck'):
-        """Features of the plain model's path; see
-        :meth:`ImageClassifier.extract_feat`."""
-        assert stage in ('backbone', 'neck', 'pre_logits'), \
-            f'Invalid output stage "{stage}"'
-        return self._main_feats(self.backbone(inputs), stage)
+    def _features(self, inputs: torch.Tensor
+                  ) -> Tuple[Tuple[torch.Tensor, ...], Tuple[torch.Tensor,
+                                                             ...]]:
+        """The plain model's neck features and the branch features, from
+        one backbone forward pass."""
+        with self.aux_neck.record() as taps:
+            feats = self.extract_feat(inputs)
+        return feats, self.aux_neck(taps)
 
     def forward_logits(self, inputs: torch.Tensor) -> List[torch.Tensor]:
-        """Logits of all K classifiers: the branches shallowest first, the
-        main head last, each of shape (N, num_classes)."""
-        x = self.backbone(inputs)
-        logits = self.aux_head(self.aux_neck(x))
-        logits.append(self.head(self._main_feats(x)))
-        return logits
+        """Logits of all K classifiers, as ``predict`` scores them: the
+        branches shallowest first, the main head last, each of shape
+        (N, num_classes)."""
+        feats, branch_feats = self._features(inputs)
+        return self.aux_head(branch_feats) + [self.head(feats)]
 
     def loss(self, inputs: torch.Tensor,
-             data_samples: List[DataSample]) -> dict:
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """The DKS objective; see :meth:`DKSAuxHead.loss`."""
-        return self.aux_head.loss(self.forward_logits(inputs), data_samples,
-                                  self.head.loss_module)
+        feats, branch_feats = self._features(inputs)
+        with self.main_scores as scores:
+            main_losses = self.head.loss(feats, data_samples)
+        return self.aux_head.loss(branch_feats, data_samples, main_losses,
+                                  scores[MAIN])
 
     def predict(self,
                 inputs: torch.Tensor,
@@ -108,15 +129,91 @@ class DKSClassifier(ImageClassifier):
                 **kwargs) -> List[DataSample]:
         """Predict with the main head (and score every branch when
         ``eval_branches`` is set)."""
-        x = self.backbone(inputs)
-        predictions = self.head.predict(self._main_feats(x), data_samples,
-                                        **kwargs)
-        if self.eval_branches:
-            aux_scores = [
-                F.softmax(logit, dim=1)
-                for logit in self.aux_head(self.aux_neck(x))
-            ]
-            for i, sample in enumerate(predictions):
-                scores = [s[i] for s in aux_scores] + [sample.pred_score]
-                sample.set_field(torch.stack(scores), 'branch_scores')
+        if not self.eval_branches:
+            return super().predict(inputs, data_samples, **kwargs)
+        feats, branch_feats = self._features(inputs)
+        predictions = self.head.predict(feats, data_samples, **kwargs)
+        branch_scores = [
+            F.softmax(logits, dim=1)
+            for logits in self.aux_head(branch_feats)
+        ]
+        for i, sample in enumerate(predictions):
+            scores = [s[i] for s in branch_scores] + [sample.pred_score]
+            sample.set_field(torch.stack(scores), 'branch_scores')
         return predictions
+
+    @staticmethod
+    def upgrade_state_dict(
+            state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """A copy of ``state_dict`` with the keys of older mmdks versions
+        renamed (loading does this itself; tools that compare keys before
+        loading call it)."""
+        state_dict = dict(state_dict)
+        upgrade_aux_head_keys(state_dict, 'aux_head.')
+        return state_dict
+
+    def _check_build(self) -> None:
+        """Neck, heads and the DKS loss once on the backbone outputs of the
+        probe (and the branches on dummy maps of their taps' shapes), in
+        eval mode."""
+        probe = probe_backbone(self.backbone, self.aux_neck.probe_size)
+        samples = [DataSample().set_gt_label(0)]
+        modes = {m: m.training for m in self.modules()}
+        self.eval()
+        try:
+            with torch.no_grad():
+                feats = _run(
+                    'model.neck does not take the backbone outputs '
+                    f'{probe.output_shapes}', self.neck,
+                    probe.outputs) if self.with_neck else probe.outputs
+                with self.main_scores as scores:
+                    main_losses = _run(
+                        f'model.head ({type(self.head).__name__}) does not '
+                        'take the features '
+                        f'{[tuple(f.shape[1:]) for f in feats]} or cannot '
+                        'be trained (check head.in_channels)',
+                        self.head.loss, feats, samples)
+                if MAIN not in scores:
+                    raise ValueError(
+                        f'model.head ({type(self.head).__name__}): its '
+                        'loss() does not call its forward, so DKS cannot '
+                        'read the logits it scores')
+                branch_feats = [
+                    branch(feats[0].new_zeros(1, *tap.shape))
+                    for branch, tap in zip(self.aux_neck.branches,
+                                           self.aux_neck.taps)
+                ]
+                _run('model.aux_head does not run', self.aux_head.loss,
+                     branch_feats, samples, main_losses, scores[MAIN])
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+
+
+def _check_head(head) -> None:
+    """One line for heads DKS cannot drive."""
+    name = type(head).__name__
+    if head is None:
+        raise ValueError('model.head is missing: DKS trains the model\'s own '
+                         'classification head beside its branches')
+    if isinstance(head, MultiLabelClsHead):
+        raise ValueError(
+            f'model.head ({name}) is multi-label: the synergy term matches '
+            'softmax distributions over classes, which independent sigmoids '
+            'are not')
+    if isinstance(head, DeiTClsHead):
+        raise ValueError(
+            f'model.head ({name}): MMPretrain cannot train the distilled '
+            'DeiT head (it only warns); train with VisionTransformerClsHead')
+    if not (isinstance(head, ClsHead) and hasattr(head, 'num_classes')):
+        raise ValueError(
+            f'model.head ({name}) is not a single-label classification head '
+            'with num_classes (an MMPretrain ClsHead such as LinearClsHead)')
+
+
+def _run(failure: str, fn, *args):
+    """``fn(*args)``, with an error that says which part failed."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        raise ValueError(f'{failure}: {type(e).__name__}: {e}') from e

@@ -1,3 +1,3 @@
-from .dks_aux_head import DKSAuxHead
+from .dks_aux_head import DKSAuxHead, upgrade_aux_head_keys
 
-__all__ = ['DKSAuxHead']
+__all__ = ['DKSAuxHead', 'upgrade_aux_head_keys']

@@ -284,12 +284,6 @@ class SynergyLoss(nn.Module):
                 count)
         return self._pair_sets[key]
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # mmdks < 0.2 counted the warm-up in a buffer; the hook reads the
-        # runner's iteration instead.
-        state_dict.pop(prefix + 'trained_iters', None)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
 
 def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

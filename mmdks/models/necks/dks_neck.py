@@ -1,107 +1,124 @@
-from typing import Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
 
-from ..utils import is_resnet_family, probe_out_shapes
+from ..utils import (OutputRecorder, Tap, is_resnet_family, probe_backbone,
+                     probe_size_of, resolve_tap, tap_input)
 
 
-def default_branch_type(backbone: nn.Module, stage_position: int) -> str:
-    """The branch type for a backbone stage when the config names none.
+def default_branch_type(backbone: nn.Module, tap: Tap) -> str:
+    """The branch type for a tap when the config names none.
 
     A backbone may declare its own (``dks_branch_type``, as mmdks's CIFAR
-    WRN does); ResNet-family backbones are continued with their own blocks;
-    any other backbone gets :class:`ConvBranch` for (C, H, W) maps and
-    :class:`TokenBranch` for tokens or vectors.
+    WRN does); a ResNet-family backbone is continued with its own blocks
+    from the end of a stage; any other map gets :class:`ConvBranch`, and
+    tokens or vectors get :class:`TokenBranch`.
     """
     declared = getattr(backbone, 'dks_branch_type', None)
     if declared is not None:
         return declared
-    if is_resnet_family(backbone):
-        return 'ResStageBranch'
-    shape = probe_out_shapes(backbone)[stage_position]
-    return 'ConvBranch' if len(shape) == 3 else 'TokenBranch'
+    if tap.kind == 'map':
+        if is_resnet_family(backbone) and tap.stage is not None:
+            return 'ResStageBranch'
+        return 'ConvBranch'
+    return 'TokenBranch'
 
 
 @MODELS.register_module()
 class DKSNeck(BaseModule):
-    """The auxiliary branches of DKS.
+    """The auxiliary branches of DKS, reading taps on an unmodified
+    backbone.
 
-    The backbone returns the stages in its ``out_indices``: the last one is
-    the main path (left to the model's own neck and head), every earlier
-    one can feed branches. Each branch turns its stage output into a pooled
-    feature vector for one auxiliary classifier.
+    Each branch names the backbone module whose output it reads, as
+    ``backbone.named_modules()`` spells it (``tap='layer3'``,
+    ``tap='stages.1'``; ``tools/analysis_tools/list_taps.py`` lists them),
+    or a stage by index (``from_stage=2``: the backbone's ``res_layers``,
+    ``stages``, ``layers`` or timm ``feature_info``). Forward hooks keep
+    those outputs during the backbone's one normal forward pass (inside
+    :meth:`record`), so the backbone stays exactly the plain model's.
+
+    Shapes are read off one probe of the backbone at its input size
+    (:func:`probe_backbone`); every tap is checked there: it must exist,
+    run once, come before the backbone's output and give something its
+    branch takes (tuple outputs need ``tap_index``; 4-D maps are NCHW or
+    NHWC, told apart at the square probe or set by ``layout``).
 
     Args:
-        backbone (nn.Module): The built backbone; read to build the branches,
-            not stored. It must have ``out_indices``.
-        branches (Sequence[dict]): One config per branch, shallowest first.
-            Each needs ``from_stage`` (a backbone stage index); ``type``
-            defaults to :func:`default_branch_type`'s choice; other keys go
-            to the branch.
+        backbone (nn.Module): The built backbone; hooked, not stored.
+        branches (Sequence[dict]): One config per branch, shallowest first:
+            ``tap`` or ``from_stage``, optionally ``tap_index`` and
+            ``layout``, a ``type`` (default: :func:`default_branch_type`)
+            and the branch's own arguments.
+        probe_size (int | tuple[int, int], optional): Input size of the
+            probe. Defaults to the backbone's own input size, else 224.
         init_cfg (dict, optional): Initialization config.
     """
 
     def __init__(self,
                  backbone: nn.Module,
                  branches: Sequence[dict],
+                 probe_size: Union[int, Tuple[int, int], None] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        out_indices = getattr(backbone, 'out_indices', None)
-        if out_indices is None:
-            raise TypeError(f'DKSNeck needs a backbone with out_indices; '
-                            f'{type(backbone).__name__} has none')
-        out_indices = list(out_indices)
-        if out_indices != sorted(set(out_indices)):
-            raise ValueError(
-                f'backbone.out_indices={tuple(out_indices)} must be strictly '
-                'increasing: the last one feeds the main classifier')
-        if not isinstance(branches, Sequence) or not branches:
+        if isinstance(branches, (str, dict)) or not isinstance(
+                branches, Sequence) or not branches:
             raise ValueError(
                 'aux_neck.branches must be a non-empty list of branch '
-                'configs such as dict(from_stage=2, num_blocks=[3])')
-
+                "configs such as dict(tap='layer3')")
+        self.probe_size = probe_size_of(backbone, probe_size)
+        probe = probe_backbone(backbone, self.probe_size)
+        self.input_shape = probe.input_shape
         self.branches = ModuleList()
-        self.in_indices = []
+        self.taps = []
         for i, cfg in enumerate(branches):
-            if not isinstance(cfg, dict) or 'from_stage' not in cfg:
-                raise ValueError(f'aux_neck.branches[{i}]={cfg!r} must be a '
-                                 'dict with from_stage')
-            stage = cfg['from_stage']
-            if stage not in out_indices[:-1]:
-                raise ValueError(
-                    f'aux_neck.branches[{i}].from_stage={stage} is not a '
-                    f'branch stage {tuple(out_indices[:-1])} of '
-                    f'backbone.out_indices={tuple(out_indices)}: add it to '
-                    f'out_indices before the main stage {out_indices[-1]}')
-            position = out_indices.index(stage)
+            where = f'aux_neck.branches[{i}]'
+            if not isinstance(cfg, dict):
+                raise ValueError(f'{where}={cfg!r} must be a dict with tap '
+                                 'or from_stage')
             cfg = dict(cfg)
-            cfg.setdefault('type', default_branch_type(backbone, position))
+            tap = resolve_tap(backbone, probe, cfg, where)
+            cfg.setdefault('type', default_branch_type(backbone, tap))
+            if not (isinstance(cfg['type'], str)
+                    and cfg['type'] in MODELS) and not isinstance(
+                        cfg['type'], type):
+                raise ValueError(
+                    f'{where}.type={cfg["type"]!r} is not a registered '
+                    'branch type (ConvBranch, ResStageBranch, TokenBranch, '
+                    'WRNStageBranch)')
             try:
                 branch = MODELS.build(
-                    cfg, default_args=dict(backbone=backbone))
+                    cfg, default_args=dict(backbone=backbone, tap=tap))
             except (TypeError, ValueError) as e:
                 # Say which branch: the builder's message does not.
-                raise type(e)(f'aux_neck.branches[{i}] ({cfg["type"]}): '
-                              f'{e}') from e
+                raise type(e)(f'{where} ({cfg["type"]}): {e}') from e
             self.branches.append(branch)
-            self.in_indices.append(position)
+            self.taps.append(tap)
+        modules = dict(backbone.named_modules())
+        self.recorder = OutputRecorder(
+            {tap.name: modules[tap.name]
+             for tap in self.taps})
         self.out_channels: Tuple[int, ...] = tuple(
             b.out_channels for b in self.branches)
 
-    def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:
+    def record(self) -> OutputRecorder:
+        """``with neck.record() as taps: backbone(x)`` keeps the tapped
+        outputs of that forward pass in ``taps``."""
+        return self.recorder
+
+    def forward(self, taps: Mapping[str, Any]) -> Tuple[torch.Tensor, ...]:
         """Run every branch.
 
         Args:
-            inputs (Sequence[Tensor]): The backbone's outputs for
-                ``out_indices``.
+            taps (Mapping[str, Any]): The tapped modules' outputs of one
+                backbone forward pass (:meth:`record`).
 
         Returns:
             tuple[Tensor]: One pooled feature of shape (N, out_channels[k])
             per branch, shallowest first.
         """
         return tuple(
-            branch(inputs[i])
-            for branch, i in zip(self.branches, self.in_indices))
+            branch(tap_input(taps[tap.name], tap))
+            for branch, tap in zip(self.branches, self.taps))
