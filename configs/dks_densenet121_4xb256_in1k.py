@@ -6,8 +6,7 @@ custom_imports = dict(imports=['mmdks'], allow_failed_imports=False)
 
 model = dict(
     type='DKSClassifier',
-    backbone=dict(out_indices=(0, 1, 3)),
     aux_neck=dict(
         type='DKSNeck',
-        branches=[dict(from_stage=0), dict(from_stage=1)]),
+        branches=[dict(tap='transitions.0'), dict(tap='transitions.1')]),
     aux_head=dict(type='DKSAuxHead'))

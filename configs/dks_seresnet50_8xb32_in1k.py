@@ -1,16 +1,15 @@
-# DKS on SE-ResNet-50 with ResNet-50's branches (SE blocks included): from
-# stage 1 ([3, 2] blocks in stages 2-3) and stage 2 ([3] blocks, twice as
-# wide).
+# DKS on SE-ResNet-50 with ResNet-50's branches, continued with the
+# backbone's own (SE) blocks: from the ends of stage 1 (layer2: [3, 2]
+# blocks in stages 2-3) and stage 2 (layer3: [3] blocks, twice as wide).
 _base_ = 'mmpretrain::seresnet/seresnet50_8xb32_in1k.py'
 custom_imports = dict(imports=['mmdks'], allow_failed_imports=False)
 
 model = dict(
     type='DKSClassifier',
-    backbone=dict(out_indices=(1, 2, 3)),
     aux_neck=dict(
         type='DKSNeck',
         branches=[
-            dict(from_stage=1, num_blocks=[3, 2]),
-            dict(from_stage=2, num_blocks=[3], widen_factor=2.0),
+            dict(tap='layer2', num_blocks=[3, 2]),
+            dict(tap='layer3', num_blocks=[3], widen_factor=2.0),
         ]),
     aux_head=dict(type='DKSAuxHead'))

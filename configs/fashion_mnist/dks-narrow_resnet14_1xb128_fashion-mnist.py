@@ -3,6 +3,6 @@
 _base_ = './dks_resnet14_1xb128_fashion-mnist.py'
 model = dict(
     aux_neck=dict(branches=[
-        dict(from_stage=0, num_blocks=[2, 1]),
-        dict(from_stage=1, num_blocks=[2], widen_factor=1.0),
+        dict(tap='layer1', num_blocks=[2, 1]),
+        dict(tap='layer2', num_blocks=[2], widen_factor=1.0),
     ]))

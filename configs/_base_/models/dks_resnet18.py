@@ -1,18 +1,23 @@
-# DKS on MMPretrain's ResNet-18: branches from stage 1 ([1, 2] blocks in
-# stages 2-3) and stage 2 ([2] blocks, twice the last stage's width).
+# DKS on MMPretrain's ResNet-18, the plain model unchanged: branches from
+# the ends of stage 1 (layer2: [1, 2] blocks in stages 2-3) and stage 2
+# (layer3: [2] blocks, twice the last stage's width), the reference
+# design, with the reference code's smoothed KL (eps=1e-8).
 _base_ = 'mmpretrain::_base_/models/resnet18.py'
 custom_imports = dict(imports=['mmdks'], allow_failed_imports=False)
 
 model = dict(
     type='DKSClassifier',
-    backbone=dict(out_indices=(1, 2, 3)),
     aux_neck=dict(
         type='DKSNeck',
         branches=[
-            dict(from_stage=1, num_blocks=[1, 2]),
-            dict(from_stage=2, num_blocks=[2], widen_factor=2.0),
+            dict(tap='layer2', num_blocks=[1, 2]),
+            dict(tap='layer3', num_blocks=[2], widen_factor=2.0),
         ]),
     aux_head=dict(
         type='DKSAuxHead',
         synergy_loss=dict(
-            type='SynergyLoss', alpha=1.0, temperature=1.0, pairs='dense')))
+            type='SynergyLoss',
+            alpha=1.0,
+            temperature=1.0,
+            pairs='dense',
+            eps=1e-8)))
