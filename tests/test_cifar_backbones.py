@@ -10,7 +10,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmdks  # noqa: F401
-from conftest import CONFIG_DIR
+from helpers import CONFIG_DIR, num_params
 from mmdks.apis import plain_model_config, strip_state_dict
 from mmdks.models import DKSClassifier
 
@@ -19,13 +19,7 @@ BASELINES = [
     'resnet32_1xb128_cifar100.py', 'resnet110_1xb128_cifar100.py',
     'wrn28-10_1xb128_cifar100.py', 'wrn28-10-dropout_1xb128_cifar100.py'
 ]
-LOSS_KEYS = {
-    'branch_1/loss_ce', 'branch_2/loss_ce', 'main/loss_ce', 'loss_synergy'
-}
-
-
-def num_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+LOSS_KEYS = {'branch_1/loss', 'branch_2/loss', 'main/loss', 'loss_synergy'}
 
 
 def load(name: str, **model) -> Config:
@@ -87,9 +81,7 @@ def test_configs_follow_the_reference_recipe(name):
         assert cfg.model.head.num_classes == 100
         assert cfg.custom_imports.imports == ['mmdks']
     # The baseline is the DKS model without its auxiliary parts.
-    plain = plain_model_config(load(f'dks_{name}')).model
-    assert plain.backbone.pop('out_indices') == (2, )
-    assert plain == load(name).model
+    assert plain_model_config(load(f'dks_{name}')).model == load(name).model
 
 
 @pytest.mark.parametrize('name, blocks, widths', [
@@ -108,7 +100,8 @@ def test_dropout_reaches_the_branches():
     model = MODELS.build(
         load('dks_wrn28-10-dropout_1xb128_cifar100.py',
              **{'backbone.depth': 10, 'backbone.widen_factor': 1,
-                'aux_neck.branches': [dict(from_stage=0, num_blocks=[1, 1])]
+                'head.in_channels': 64,
+                'aux_neck.branches': [dict(tap='groups.0', num_blocks=[1, 1])]
                 }).model)
     drops = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
     assert drops == {0.3}
@@ -124,16 +117,17 @@ TINY = {
         'backbone.widen_factor': 2,
         'head.in_channels': 128,
         'aux_neck.branches': [
-            dict(from_stage=0, num_blocks=[2, 1]),
-            dict(from_stage=1, num_blocks=[2], widen_factor=2.0)
+            dict(tap='groups.0', num_blocks=[2, 1]),
+            dict(tap='groups.1', num_blocks=[2], widen_factor=2.0)
         ],
     }),
     'resnet20-1ch': ('dks_resnet32_1xb128_cifar100.py', 1, 28, {
         'backbone.depth': 20,
         'backbone.in_channels': 1,
+        'aux_neck.probe_size': 28,
         'aux_neck.branches': [
-            dict(from_stage=0, num_blocks=[3, 1]),
-            dict(from_stage=1, num_blocks=[3], widen_factor=2.0)
+            dict(tap='layer1', num_blocks=[3, 1]),
+            dict(tap='layer2', num_blocks=[3], widen_factor=2.0)
         ],
     }),
 }
@@ -152,8 +146,8 @@ def test_tiny_dks_trains_predicts_and_strips(tiny):
     model.train()
     losses = model(inputs, samples, mode='loss')
     assert LOSS_KEYS <= set(losses)
-    for key, value in losses.items():
-        assert torch.isfinite(value).all(), key
+    for key in LOSS_KEYS:
+        assert torch.isfinite(losses[key]).all(), key
     model.parse_losses(losses)[0].backward()
 
     model.eval()

@@ -20,7 +20,7 @@ from mmengine.model import ExponentialMovingAverage
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
-from conftest import CONFIG_DIR, REPO_ROOT
+from helpers import CONFIG_DIR, PROBE_SIZE, REPO_ROOT
 from mmdks.apis import (CheckpointError, plain_model_config, strip_checkpoint,
                         strip_state_dict)
 
@@ -72,7 +72,7 @@ def dks_config(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp('config') / 'dks_resnet18_small.py'
     path.write_text(
         f'_base_ = {SHIPPED_CONFIG!r}\n'
-        'model = dict(aux_neck=dict(branches=[\n'
+        f'model = dict(aux_neck=dict(probe_size={PROBE_SIZE}, branches=[\n'
         '    dict(from_stage=1, num_blocks=[1, 1]),\n'
         '    dict(from_stage=2, num_blocks=[1])]))\n')
     return str(path)
@@ -178,7 +178,6 @@ def test_plain_config():
     cfg.model.eval_branches = True
     plain = plain_model_config(cfg)
     assert plain.model.type == 'ImageClassifier'
-    assert plain.model.backbone.out_indices == (3, )
     for field in ('aux_neck', 'aux_head', 'eval_branches'):
         assert field not in plain.model
     assert 'custom_imports' not in plain
@@ -190,11 +189,10 @@ def test_plain_config():
     for key in plain:
         if key != 'model':
             assert plain[key] == cfg[key], key
+    # The model is the DKS model's minus the DKS parts, nothing rewritten.
     for key in plain.model:
-        if key not in ('type', 'backbone'):
+        if key != 'type':
             assert plain.model[key] == cfg.model[key], key
-    backbone = dict(cfg.model.backbone, out_indices=(3, ))
-    assert plain.model.backbone == backbone
     assert cfg.model.type == 'DKSClassifier'  # the input is not modified
 
     with pytest.raises(ValueError, match='not DKSClassifier'):
@@ -212,16 +210,11 @@ def test_plain_config_drops_branch_metrics():
         plain_model_config(cfg)
 
 
-def test_plain_config_names_the_plain_backbone():
-    """A backbone that declares its MMPretrain type (``plain_type``) is
-    renamed to it."""
-    cfg = Config.fromfile(
-        osp.join(CONFIG_DIR, 'dks_convnext-tiny_32xb128_in1k.py'))
-    assert cfg.model.backbone.type == 'DKSConvNeXt'
-    plain = plain_model_config(cfg)
-    assert plain.model.backbone.type == 'ConvNeXt'
-    assert plain.model.backbone.out_indices == \
-        (cfg.model.backbone.out_indices[-1], )
+def test_plain_config_drops_mmdks_hooks():
+    cfg = Config.fromfile(SHIPPED_CONFIG)
+    ema = dict(type='EMAHook')
+    cfg.custom_hooks = [dict(type='SynergyWarmupHook'), ema]
+    assert plain_model_config(cfg).custom_hooks == [ema]
 
 
 def test_plain_model_gives_dks_logits(stripped, dks_model):

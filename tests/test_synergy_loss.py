@@ -218,12 +218,6 @@ def test_warmup_factor_scales_the_loss_and_needs_its_hook():
     assert SynergyLoss(warmup_iters=4).eval()(logits).item() > 0
 
 
-def test_checkpoints_with_the_old_warmup_counter_still_load():
-    loss = SynergyLoss(warmup_iters=4)
-    loss.load_state_dict({'trained_iters': torch.tensor(7)})
-    assert 'trained_iters' not in loss.state_dict()
-
-
 def test_autocast_does_not_lower_the_precision_of_the_gradient():
     # The gradient is a difference of nearly equal probabilities: under
     # bf16 autocast a half-precision einsum made it ~1e-3 off.
