@@ -1,7 +1,4 @@
 from .provenance import run_provenance
-from .study import latest_scalars, mean_std, paired_interval, val_history
+from .study import mean_std, paired_interval
 
-__all__ = [
-    'latest_scalars', 'mean_std', 'paired_interval', 'run_provenance',
-    'val_history'
-]
+__all__ = ['mean_std', 'paired_interval', 'run_provenance']

@@ -1,8 +1,6 @@
-"""Reading MMEngine's logged scalars and summarising seeded comparisons."""
+"""Summarising seeded comparisons."""
 import math
-from typing import Dict, List, Sequence, Tuple
-
-from mmdks.visualization import find_scalars_log, load_scalars
+from typing import Dict, Sequence, Tuple
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} for small df; beyond the
 # table the normal quantile is close enough for a report.
@@ -10,18 +8,6 @@ _T975 = {
     1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
     8: 2.306, 9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042
 }
-
-
-def latest_scalars(work_dir: str) -> List[dict]:
-    """Records of the newest ``vis_data/scalars.json`` under ``work_dir``."""
-    return load_scalars(find_scalars_log(work_dir))
-
-
-def val_history(records: Sequence[dict], key: str) -> List[Tuple[int, float]]:
-    """(step, value) of every validation record that has ``key``; MMEngine
-    logs validation with ``step`` = the epoch (or iteration) evaluated."""
-    return [(r['step'], r[key]) for r in records
-            if key in r and 'iter' not in r]
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, float]:

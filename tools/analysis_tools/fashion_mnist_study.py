@@ -23,8 +23,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mmdks.analysis import (latest_scalars, mean_std, paired_interval,
-                            run_provenance, val_history)
+from mmdks.analysis import mean_std, paired_interval, run_provenance
+from mmdks.utils import latest_scalars, val_history
 from mmdks.visualization import plot_dks_curves
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
