@@ -1,4 +1,11 @@
 from .provenance import run_provenance
-from .study import mean_std, paired_interval
+from .study import (NOT_RECORDED, PROVENANCE_FIELDS, PairedDifference,
+                    format_difference, format_mean_std, mean_std,
+                    paired_difference, provenance_changes, provenance_of,
+                    seed_ranges)
 
-__all__ = ['mean_std', 'paired_interval', 'run_provenance']
+__all__ = [
+    'NOT_RECORDED', 'PROVENANCE_FIELDS', 'PairedDifference',
+    'format_difference', 'format_mean_std', 'mean_std', 'paired_difference',
+    'provenance_changes', 'provenance_of', 'run_provenance', 'seed_ranges'
+]

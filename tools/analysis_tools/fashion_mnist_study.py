@@ -23,7 +23,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mmdks.analysis import mean_std, paired_interval, run_provenance
+from mmdks.analysis import (format_difference, format_mean_std,
+                            paired_difference, run_provenance)
 from mmdks.utils import latest_scalars, val_history
 from mmdks.visualization import plot_dks_curves
 
@@ -225,29 +226,28 @@ def write_report(args, runs, errors, branches, plot: str) -> None:
         cells = []
         for stat in ('last', 'final'):
             per_seed = [v[stat] for v in values]
-            cells += ['{:.2f} +/- {:.2f}'.format(*mean_std(per_seed)),
+            cells += [format_mean_std(per_seed),
                       ', '.join(f'{v:.2f}' for v in per_seed)]
         lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
     lines += ['', 'Paired differences (same seed) of the top-1 error, in '
-              'points, with 95% t-intervals:', '']
+              'points: n, mean, standard deviation, 95% t-interval:', '']
     pairs = [(m, 'baseline') for m in errors if m != 'baseline']
     pairs += [('dks', 'ds')] + [(m, 'dks') for m in ABLATIONS]
     for a, b in pairs:
         if a in errors and b in errors:
             for stat in ('last', 'final'):
-                d = paired_interval([v[stat] for v in errors[a]],
-                                    [v[stat] for v in errors[b]])
-                lines.append(
-                    f'- {a} - {b} ({stat}): {d["mean"]:+.2f} '
-                    f'[{d["low"]:+.2f}, {d["high"]:+.2f}] (n={d["n"]})')
+                d = paired_difference(
+                    dict(zip(args.seeds, [v[stat] for v in errors[a]])),
+                    dict(zip(args.seeds, [v[stat] for v in errors[b]])))
+                lines.append(f'- {a} - {b} ({stat}): {format_difference(d)}')
     lines += ['', 'Every classifier of the final checkpoints (test top-1 '
               'error, %, mean +/- std over seeds; ensemble = averaged '
               'probabilities of all classifiers):', '',
               '| method | ' + ' | '.join(BRANCH_COLUMNS) + ' |',
               '|---|' + '---|' * len(BRANCH_COLUMNS)]
     for method, per_seed in branches.items():
-        cells = ['{:.2f} +/- {:.2f}'.format(
-            *mean_std([e[c] for e in per_seed])) for c in BRANCH_COLUMNS]
+        cells = [format_mean_std([e[c] for e in per_seed])
+                 for c in BRANCH_COLUMNS]
         lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
     if plot:
         lines += ['', f'Training curves of DKS, seed {args.seeds[0]}: '
