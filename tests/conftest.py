@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import os.path as osp
 
@@ -15,6 +16,16 @@ def mmpretrain_config(relative_path: str) -> str:
     import mmpretrain
     return osp.join(
         osp.dirname(mmpretrain.__file__), '.mim', 'configs', relative_path)
+
+
+def load_study():
+    """``tools/analysis_tools/fashion_mnist_study.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(
+        'study', osp.join(REPO_ROOT, 'tools', 'analysis_tools',
+                          'fashion_mnist_study.py'))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    return study
 
 
 def make_imagenet_folder(root: str,
