@@ -7,7 +7,7 @@ import pytest
 
 from mmdks.analysis import (NOT_RECORDED, format_difference, format_mean_std,
                             mean_std, paired_difference, provenance_changes,
-                            provenance_of, seed_ranges)
+                            provenance_of, runs_text, seed_ranges)
 
 # Two-sided 95% Student-t quantiles, from a printed table.
 T975 = {2: 4.3027, 9: 2.2622}
@@ -27,10 +27,12 @@ def test_mean_std_by_hand():
     assert format_mean_std([8.3]) == '8.30'
 
 
-def test_seed_ranges():
+def test_seed_ranges_and_runs_text():
     assert seed_ranges([9, 4, 0, 1, 2, 7, 10, 2]) == '0-2, 4, 7, 9-10'
     assert seed_ranges([13]) == '13'
     assert seed_ranges([]) == ''
+    assert runs_text([('baseline', 8), ('dks', 9), ('baseline', 7),
+                      ('baseline', 9)]) == 'baseline 7-9, dks 9'
 
 
 def test_t_interval_on_the_shared_seeds():

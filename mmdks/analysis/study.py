@@ -79,6 +79,15 @@ def seed_ranges(seeds: Iterable[int]) -> str:
     return ', '.join(str(a) if a == b else f'{a}-{b}' for a, b in spans)
 
 
+def runs_text(runs: Iterable[Run]) -> str:
+    """Runs grouped by method, e.g. ``baseline 0-1, dks 0``."""
+    by_method: Dict[str, List[int]] = {}
+    for method, seed in runs:
+        by_method.setdefault(method, []).append(seed)
+    return ', '.join(f'{method} {seed_ranges(seeds)}'
+                     for method, seeds in by_method.items())
+
+
 class PairedDifference(NamedTuple):
     """The differences ``a - b`` over the seeds two methods share.
 
@@ -213,14 +222,11 @@ def provenance_changes(runs: Mapping[Run, Mapping]) -> List[str]:
     """
     lines = []
     for key, name in PROVENANCE_FIELDS.items():
-        holders: Dict[str, Dict[str, List[int]]] = {}
-        for (method, seed), record in runs.items():
-            value = provenance_of(record)[key]
-            holders.setdefault(value, {}).setdefault(method, []).append(seed)
+        holders: Dict[str, List[Run]] = {}
+        for run, record in runs.items():
+            holders.setdefault(provenance_of(record)[key], []).append(run)
         if len(holders) > 1:
             lines.append(f'{name}: ' + ', '.join(
-                f'{value} (' + ', '.join(
-                    f'{method} {seed_ranges(seeds)}'
-                    for method, seeds in by_method.items()) + ')'
-                for value, by_method in holders.items()))
+                f'{value} ({runs_text(held)})'
+                for value, held in holders.items()))
     return lines

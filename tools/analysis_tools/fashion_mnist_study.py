@@ -31,12 +31,12 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from mmdks.analysis import (PROVENANCE_FIELDS, format_difference,
                             format_mean_std, paired_difference,
                             provenance_changes, provenance_of,
-                            run_provenance, seed_ranges)
+                            run_provenance, runs_text, seed_ranges)
 from mmdks.utils import latest_scalars, val_history
 from mmdks.visualization import plot_dks_curves
 
@@ -300,14 +300,6 @@ def main() -> None:
     print(f'report: {args.out}')
 
 
-def runs_text(jobs: List[Tuple[str, int]]) -> str:
-    """``baseline 7-9; dks 9``: runs grouped by method."""
-    by_method: Dict[str, List[int]] = {}
-    for method, seed in jobs:
-        by_method.setdefault(method, []).append(seed)
-    return '; '.join(f'{m} {seed_ranges(s)}' for m, s in by_method.items())
-
-
 def seeds_cell(seeds) -> str:
     return f'{seed_ranges(seeds)} ({len(seeds)})'
 
@@ -317,7 +309,7 @@ def write_report(args, runs: dict, missing: list, errors: dict,
     lines = [
         '# Fashion-MNIST: baseline vs deep supervision vs DKS', '',
         'Trained on: ' + '; '.join(sorted(
-            {r.get('device', 'not recorded') for r in runs.values()})) +
+            {provenance_of(r)['device'] for r in runs.values()})) +
         f'; {len(runs)} runs. Report written on {platform.platform()}, '
         f'Python {platform.python_version()}.', ''
     ]
