@@ -2,7 +2,7 @@ import pytest
 
 # Test modules import shared helpers from here or from helpers.py.
 from helpers import (CONFIG_DIR, REPO_ROOT,  # noqa: F401
-                     make_imagenet_folder, mmpretrain_config)
+                     load_study, make_imagenet_folder, mmpretrain_config)
 
 
 @pytest.fixture(scope='session')

@@ -24,6 +24,17 @@ def mmpretrain_config(relative_path: str) -> str:
         osp.dirname(mmpretrain.__file__), '.mim', 'configs', relative_path)
 
 
+def load_study():
+    """``tools/analysis_tools/fashion_mnist_study.py`` as a module."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'study', osp.join(REPO_ROOT, 'tools', 'analysis_tools',
+                          'fashion_mnist_study.py'))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    return study
+
+
 def load_config(path: str,
                 num_classes: Optional[int] = None,
                 probe_size: Optional[int] = PROBE_SIZE) -> Config:

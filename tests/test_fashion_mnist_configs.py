@@ -1,9 +1,7 @@
 """The Fashion-MNIST study configs: same recipe for every method, test-set
 evaluation, and a baseline that is MMPretrain alone."""
 import glob
-import json
 import os.path as osp
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +11,7 @@ from mmpretrain.registry import DATASETS, HOOKS, MODELS
 from mmpretrain.structures import DataSample
 
 import mmdks  # noqa: F401
-from helpers import CONFIG_DIR, finite
+from helpers import CONFIG_DIR, finite, load_study
 
 FASHION = sorted(glob.glob(osp.join(CONFIG_DIR, 'fashion_mnist', '*.py')))
 MMDKS_TYPES = ('DKSClassifier', 'DKSNeck', 'DKSAuxHead', 'SynergyLoss',
@@ -123,42 +121,6 @@ def test_each_ablation_changes_one_thing_of_dks(name, changed):
     assert set(dks) <= set(ablation)
 
 
-def load_study():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'study', osp.join(CONFIG_DIR, '..', 'tools', 'analysis_tools',
-                          'fashion_mnist_study.py'))
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
-    return study
-
-
 def test_the_study_knows_every_shipped_config():
     shipped = {osp.relpath(p, osp.dirname(CONFIG_DIR)) for p in FASHION}
     assert set(load_study().CONFIGS.values()) == shipped
-
-
-def test_the_study_reports_finished_runs_without_a_plot(tmp_path,
-                                                        monkeypatch):
-    # A second report of the same work dir (the ablations beside the main
-    # study) must not draw the same curves again.
-    study = load_study()
-    for seed in (0, 1):
-        run_dir = tmp_path / 'work' / f'dks_seed{seed}'
-        (run_dir / 'stamp' / 'vis_data').mkdir(parents=True)
-        (run_dir / 'run.json').write_text(json.dumps(dict(
-            method='dks', seed=seed, wall_s=1.0, command='tools/train.py')))
-        (run_dir / 'branches.json').write_text(
-            json.dumps({c: 10.0 + seed for c in study.BRANCH_COLUMNS}))
-        (run_dir / 'stamp' / 'vis_data' / 'scalars.json').write_text(''.join(
-            json.dumps({'accuracy/top1': 90.0 + epoch + seed,
-                        'step': epoch}) + '\n' for epoch in (1, 2, 3)))
-    out = tmp_path / 'report.md'
-    monkeypatch.setattr(sys, 'argv', [
-        'study', '--methods', 'dks', '--seeds', '0', '1', '--epochs', '3',
-        '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--no-plot'])
-    study.main()
-    report = out.read_text()
-    assert '| dks | 7.50 +/- 0.71 | 8.00, 7.00 |' in report
-    assert 'curves' not in report
-    assert not list(tmp_path.glob('*.png'))

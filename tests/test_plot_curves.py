@@ -9,7 +9,8 @@ import sys
 import textwrap
 
 from conftest import CONFIG_DIR, REPO_ROOT, make_imagenet_folder
-from mmdks.visualization import find_scalars_log, load_scalars, plot_dks_curves
+from mmdks.utils import find_scalars_log, load_scalars
+from mmdks.visualization import plot_dks_curves
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'plot_dks_curves.py')
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'

@@ -14,9 +14,8 @@ from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
 from conftest import CONFIG_DIR, REPO_ROOT
-from mmdks.analysis.study import latest_scalars
 from mmdks.apis import CheckpointError, check_checkpoint_fits
-from mmdks.utils import CHECKPOINT_SAFE_GLOBALS
+from mmdks.utils import CHECKPOINT_SAFE_GLOBALS, latest_scalars
 
 ENV = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
 TRAIN = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py')]

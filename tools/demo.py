@@ -47,9 +47,9 @@ def run(cmd: list) -> str:
 
 def main() -> None:
     args = parse_args()
-    from mmdks.analysis import latest_scalars, val_history
     from mmdks.apis import strip_checkpoint
     from mmdks.datasets import prepare_fashion_mnist
+    from mmdks.utils import latest_scalars, val_history
     from mmdks.visualization import plot_dks_curves
 
     work_dir = osp.abspath(args.work_dir)

@@ -3,10 +3,12 @@ from .runner_cfg import (init_cpu_distributed, set_dataloader_defaults,
                          set_work_dir)
 from .safe_globals import (CHECKPOINT_SAFE_GLOBALS,
                            register_checkpoint_safe_globals)
+from .scalar_log import (find_scalars_log, latest_scalars, load_scalars,
+                         val_history)
 
 __all__ = [
-    'CHECKPOINT_SAFE_GLOBALS', 'atomic_outputs',
-    'init_cpu_distributed',
-    'register_checkpoint_safe_globals',
-    'set_dataloader_defaults', 'set_work_dir'
+    'CHECKPOINT_SAFE_GLOBALS', 'atomic_outputs', 'find_scalars_log',
+    'init_cpu_distributed', 'latest_scalars', 'load_scalars',
+    'register_checkpoint_safe_globals', 'set_dataloader_defaults',
+    'set_work_dir', 'val_history'
 ]

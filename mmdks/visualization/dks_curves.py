@@ -1,12 +1,5 @@
-"""Plot the DKS training curves of a work dir from MMEngine's scalar log.
-
-MMEngine's ``LocalVisBackend`` writes ``<work_dir>/<timestamp>/vis_data/
-scalars.json``, one JSON object a line: the training records (``step`` is
-the iteration) carry the loss terms, the validation records (``step`` is the
-epoch in epoch-based training) carry the metric keys.
-"""
-import glob
-import json
+"""Plot the DKS training curves of a work dir from MMEngine's scalar log
+(read with :mod:`mmdks.utils.scalar_log`)."""
 import os.path as osp
 import re
 from typing import Dict, List, Tuple
@@ -17,57 +10,6 @@ LOSS_KEY = re.compile(r'^(.+/loss_ce|loss_synergy)$')
 # BranchAccuracy's top-1 keys under any prefix, and MMPretrain's Accuracy.
 VAL_KEY = re.compile(
     r'^([^/]+/(branch_\d+|main|ensemble)_top1|accuracy/top1)$')
-
-
-def find_scalars_log(work_dir: str) -> str:
-    """The newest ``vis_data/scalars.json`` of a work dir.
-
-    Args:
-        work_dir (str): A training work dir (or one of its timestamped run
-            dirs).
-
-    Returns:
-        str: The most recently modified scalar log.
-
-    Raises:
-        FileNotFoundError: If there is none.
-    """
-    if not osp.isdir(work_dir):
-        raise FileNotFoundError(f'{work_dir} is not a directory')
-    logs = glob.glob(osp.join(work_dir, 'vis_data', 'scalars.json')) + \
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    if not logs:
-        raise FileNotFoundError(
-            f'no */vis_data/scalars.json under {work_dir}: is it the '
-            '--work-dir of a run that has logged at least one iteration?')
-    return max(logs, key=lambda p: (osp.getmtime(p), p))
-
-
-def load_scalars(path: str) -> List[dict]:
-    """The records of a scalar log, one dict per line.
-
-    Args:
-        path (str): A ``scalars.json``.
-
-    Returns:
-        list[dict]: The records in file order.
-
-    Raises:
-        ValueError: If a line is not a JSON object.
-    """
-    records = []
-    with open(path) as f:
-        for num, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{path}:{num} is not JSON ({e})') from None
-            if not isinstance(record, dict):
-                raise ValueError(f'{path}:{num} is not a JSON object')
-            records.append(record)
-    return records
 
 
 def _series(records: List[dict],
@@ -107,7 +49,8 @@ def plot_dks_curves(records: List[dict],
     validation accuracy of every classifier over epochs.
 
     Args:
-        records (list[dict]): Records of a scalar log (:func:`load_scalars`).
+        records (list[dict]): Records of a scalar log
+            (:func:`mmdks.utils.load_scalars`).
         out (str): Path of the PNG to write (written to a temporary file
             beside it, then renamed).
         force (bool): Replace ``out`` if it exists. Defaults to False.

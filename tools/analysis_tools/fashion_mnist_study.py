@@ -1,16 +1,25 @@
 """Seeded baseline / DS / DKS study on Fashion-MNIST.
 
-Trains every method for every seed (the same seed gives every method the
-same data order and augmentation, and the same main-path initialisation),
-scores every DS/DKS classifier on the test set, and writes a Markdown
-report with mean +/- std top-1 error, the paired differences' 95% intervals
-and the wall time of each run. Finished runs are kept and skipped on a
-re-run, so the study can be resumed.
+Trains every method for each of its seeds (the same seed gives every
+method the same data order and augmentation, and the same main-path
+initialisation), scores every DS/DKS classifier on the test set, and writes
+a Markdown report: each method's top-1 error over its own seeds; the paired
+differences of two methods over the seeds both have (n, mean, standard
+deviation, a 95% t-interval from 3 pairs, a signed-rank test from 10); and
+for every run its command, wall time, device, and the commit and library
+versions it ran, with a note where compared runs differ in them. A run is
+finished once its ``run.json`` exists; finished runs are kept and skipped on
+a re-run, so the study can be resumed, and ``--report-only`` reports them
+without training, listing the runs still missing.
 
 Example::
 
     python tools/analysis_tools/fashion_mnist_study.py --seeds 0 1 2 \\
         --train-size 4000 --epochs 5 --jobs 2 --out docs/results.md
+    # baseline and DKS on seeds 0-9, DS on 0-4: what has finished so far
+    python tools/analysis_tools/fashion_mnist_study.py --methods baseline \\
+        ds dks --seeds 0-9 --method-seeds ds=0-4 --train-size 20000 \\
+        --epochs 20 --report-only --out report.md
 """
 import argparse
 import glob
@@ -22,9 +31,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional, Tuple
 
-from mmdks.analysis import (latest_scalars, mean_std, paired_interval,
-                            run_provenance, val_history)
+from mmdks.analysis import (PROVENANCE_FIELDS, format_difference,
+                            format_mean_std, paired_difference,
+                            provenance_changes, provenance_of,
+                            run_provenance, runs_text, seed_ranges)
+from mmdks.utils import latest_scalars, val_history
 from mmdks.visualization import plot_dks_curves
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -49,12 +62,41 @@ BRANCH_COLUMNS = ('branch_1', 'branch_2', 'main', 'ensemble')
 NOTES_MARK = '<!-- discussion -->'
 
 
+def seed_list(text: str) -> List[int]:
+    """Seeds from ``3``, ``0-4`` or ``0-4,7``."""
+    try:
+        seeds = []
+        for part in text.split(','):
+            first, _, last = part.partition('-')
+            seeds += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a seed, a range such as 0-4, or a comma '
+            'list of those') from None
+    return seeds
+
+
+def method_seeds(text: str) -> Tuple[str, List[int]]:
+    """``METHOD=SEEDS`` of ``--method-seeds``."""
+    method, sep, seeds = text.partition('=')
+    if not sep:
+        raise argparse.ArgumentTypeError(
+            f'{text!r}: expected METHOD=SEEDS, e.g. ds=0-4')
+    return method, seed_list(seeds)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--methods', nargs='+', default=list(METHODS),
                         choices=METHODS + ABLATIONS)
     parser.add_argument('--arch', default='resnet14', choices=list(ARCHS))
-    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument('--seeds', nargs='+', type=seed_list,
+                        default=[[0, 1, 2]],
+                        help='seeds of every method (e.g. 0 1 2, or 0-9)')
+    parser.add_argument(
+        '--method-seeds', nargs='+', type=method_seeds, default=[],
+        metavar='METHOD=SEEDS',
+        help='other seeds for some methods, e.g. ds=0-4 dks-mean=0-4')
     parser.add_argument('--train-size', type=int, default=4000,
                         help='first N training images (all 10k test images '
                         'are always used)')
@@ -67,13 +109,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', default='docs/results.md')
     parser.add_argument(
         '--no-plot', action='store_true',
-        help='draw no training curves of DKS seed 0 (e.g. when another '
-        'report of the same work dir shows them)')
+        help='draw no training curves of DKS (e.g. when another report of '
+        'the same work dir shows them)')
+    parser.add_argument(
+        '--report-only', action='store_true',
+        help='train nothing: report the finished runs in --work-dir (those '
+        'with a run.json) and list the requested runs still missing')
     args = parser.parse_args()
     missing = [m for m in args.methods if (m, args.arch) not in CONFIGS]
     if missing:
         parser.error(f'--methods {missing} have no config for --arch '
                      f'{args.arch} in configs/fashion_mnist/')
+    seeds = sorted({s for group in args.seeds for s in group})
+    args.seeds = {m: seeds for m in args.methods}
+    for method, own in args.method_seeds:
+        if method not in args.seeds:
+            parser.error(f'--method-seeds {method}: not one of --methods')
+        args.seeds[method] = sorted(set(own))
     return args
 
 
@@ -93,22 +145,54 @@ def train_command(args, method: str, seed: int, work_dir: str) -> list:
                     'model = dict(eval_branches=False)\n'
                     "val_evaluator = dict(_delete_=True, type='Accuracy', "
                     'topk=(1, ))\n')
-    options = [
+    return [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
+            '--work-dir', work_dir, '--cfg-options',
+            *train_options(args, seed)]
+
+
+def train_options(args, seed: int) -> List[str]:
+    """The ``--cfg-options`` of a run: its seed, data and schedule."""
+    return [
         f'randomness.seed={seed}',
         f'train_dataloader.dataset.indices={args.train_size}',
         f'train_cfg.max_epochs={args.epochs}',
         f'train_cfg.val_begin={args.epochs - args.last + 1}',
     ]
-    return [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-            '--work-dir', work_dir, '--cfg-options', *options]
+
+
+def run_dir(args, method: str, seed: int) -> str:
+    return osp.join(args.work_dir, f'{method}_seed{seed}')
+
+
+def finished_run(args, method: str, seed: int) -> Optional[dict]:
+    """The ``run.json`` of a finished run, None if it has not finished.
+
+    Raises:
+        SystemExit: If the run was trained on other data or another
+            schedule than ``args`` describe (a report would mislabel it).
+    """
+    done = osp.join(run_dir(args, method, seed), 'run.json')
+    if not osp.exists(done):
+        return None
+    with open(done) as f:
+        record = json.load(f)
+    # val_begin is left out: any --last up to the evaluations logged fits.
+    wrong = [option for option in train_options(args, seed)[:3]
+             if option not in record['command'].split()]
+    if wrong:
+        sys.exit(f'error: {done} was not trained with {" ".join(wrong)} '
+                 f'(its command: {record["command"]}); pass the '
+                 '--train-size and --epochs it was trained with, or another '
+                 '--work-dir')
+    return record
 
 
 def run_one(args, method: str, seed: int) -> dict:
-    work_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
+    record = finished_run(args, method, seed)
+    if record:
+        return record
+    work_dir = run_dir(args, method, seed)
     done = osp.join(work_dir, 'run.json')
-    if osp.exists(done):
-        with open(done) as f:
-            return json.load(f)
     os.makedirs(work_dir, exist_ok=True)
     cmd = train_command(args, method, seed, work_dir)
     env = dict(os.environ, PYTHONPATH=ROOT,
@@ -140,12 +224,15 @@ def device_name() -> str:
         f'{os.cpu_count()} cores'
 
 
-def branch_errors(args, method: str, seed: int) -> dict:
+def branch_errors(args, method: str, seed: int) -> Optional[dict]:
     """Test top-1 error of every classifier and of their ensemble, from
-    the final checkpoint, scored once with ``BranchAccuracy``."""
-    work_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
+    the final checkpoint, scored once with ``BranchAccuracy`` (None with
+    ``--report-only`` where it was not scored)."""
+    work_dir = run_dir(args, method, seed)
     done = osp.join(work_dir, 'branches.json')
     if not osp.exists(done):
+        if args.report_only:
+            return None
         config = osp.join(work_dir, 'branches.py')
         with open(config, 'w') as f:
             f.write(f"_base_ = '{recipe(args, method)}'\n"
@@ -183,81 +270,128 @@ def main_errors(work_dir: str, last: int) -> dict:
 
 def main() -> None:
     args = parse_args()
-    jobs = [(m, s) for s in args.seeds for m in args.methods]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(lambda job: run_one(args, *job), jobs))
-    errors = {
-        m: [main_errors(osp.join(args.work_dir, f'{m}_seed{s}'), args.last)
-            for s in args.seeds]
-        for m in args.methods
-    }
-    branches = {
-        m: [branch_errors(args, m, s) for s in args.seeds]
-        for m in args.methods if m != 'baseline'
-    }
+    jobs = sorted(((m, s) for m, seeds in args.seeds.items() for s in seeds),
+                  key=lambda job: (job[1], args.methods.index(job[0])))
+    if not args.report_only:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(lambda job: run_one(args, *job), jobs))
+    runs = {job: record for job in jobs
+            if (record := finished_run(args, *job)) is not None}
+    if not runs:
+        sys.exit(f'error: no requested run has finished in {args.work_dir} '
+                 '(none has a run.json)')
+    errors = {m: {} for m in args.methods}
+    branches = {m: {} for m in args.methods if m != 'baseline'}
+    for method, seed in runs:
+        errors[method][seed] = main_errors(run_dir(args, method, seed),
+                                           args.last)
+        if method in branches:
+            scores = branch_errors(args, method, seed)
+            if scores is not None:
+                branches[method][seed] = scores
     plot = None
-    if 'dks' in args.methods and not args.no_plot:
+    if errors.get('dks') and not args.no_plot:
         plot = osp.splitext(args.out)[0] + '_dks_seed0.png'
         plot_dks_curves(
-            latest_scalars(
-                osp.join(args.work_dir, f'dks_seed{args.seeds[0]}')),
+            latest_scalars(run_dir(args, 'dks', min(errors['dks']))),
             plot, force=True)
-    write_report(args, runs, errors, branches, plot)
+    missing = [job for job in jobs if job not in runs]
+    write_report(args, runs, missing, errors, branches, plot)
     print(f'report: {args.out}')
 
 
-def write_report(args, runs, errors, branches, plot: str) -> None:
+def seeds_cell(seeds) -> str:
+    return f'{seed_ranges(seeds)} ({len(seeds)})'
+
+
+def write_report(args, runs: dict, missing: list, errors: dict,
+                 branches: dict, plot: Optional[str]) -> None:
     lines = [
         '# Fashion-MNIST: baseline vs deep supervision vs DKS', '',
-        'Trained on: ' + '; '.join(sorted({r.get('device', '?')
-                                           for r in runs})) +
+        'Trained on: ' + '; '.join(sorted(
+            {provenance_of(r)['device'] for r in runs.values()})) +
         f'; {len(runs)} runs. Report written on {platform.platform()}, '
-        f'Python {platform.python_version()}.', '',
+        f'Python {platform.python_version()}.', ''
+    ]
+    if missing:
+        lines += [f'Not finished (no run.json in {args.work_dir}), so not in '
+                  f'this report: {runs_text(missing)}.', '']
+    changes = provenance_changes(runs)
+    if changes:
+        lines += ['The runs differ in what they ran on (each run is listed '
+                  'in the last table):', '']
+        lines += [f'- {line}' for line in changes] + ['']
+    else:
+        same = provenance_of(next(iter(runs.values())))
+        lines += ['Every run ran on the same code and libraries: ' +
+                  ', '.join(f'{PROVENANCE_FIELDS[k]} {same[k]}'
+                            for k in PROVENANCE_FIELDS if k != 'device') +
+                  '.', '']
+    lines += [
         f'Setting: {ARCHS[args.arch]}, 1-channel 28x28 input, first '
         f'{args.train_size} training images, {args.epochs} epochs, batch '
         f'128, SGD + cosine; test top-1 error on all 10,000 test images, as '
         f'the mean of the last {args.last} evaluations (one per epoch) and '
-        f'at the final epoch; seeds {args.seeds}.', '',
-        '| method | error, mean of last evaluations | per seed | '
-        'error, final epoch | per seed |', '|---|---|---|---|---|'
+        f'at the final epoch; each method over its own seeds.', '',
+        '| method | seeds (n) | error, mean of last evaluations | per seed '
+        '| error, final epoch | per seed |', '|---|---|---|---|---|---|'
     ]
-    for method, values in errors.items():
-        cells = []
+    for method, by_seed in errors.items():
+        if not by_seed:
+            continue
+        cells = [seeds_cell(by_seed)]
         for stat in ('last', 'final'):
-            per_seed = [v[stat] for v in values]
-            cells += ['{:.2f} +/- {:.2f}'.format(*mean_std(per_seed)),
+            per_seed = [by_seed[s][stat] for s in sorted(by_seed)]
+            cells += [format_mean_std(per_seed),
                       ', '.join(f'{v:.2f}' for v in per_seed)]
         lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
-    lines += ['', 'Paired differences (same seed) of the top-1 error, in '
-              'points, with 95% t-intervals:', '']
+    lines += ['', 'Paired differences of the top-1 error (points) over the '
+              'seeds both methods have: n, mean, standard deviation, 95% '
+              't-interval (from 3 pairs), Wilcoxon signed-rank test (from '
+              '10 pairs):', '']
     pairs = [(m, 'baseline') for m in errors if m != 'baseline']
     pairs += [('dks', 'ds')] + [(m, 'dks') for m in ABLATIONS]
     for a, b in pairs:
-        if a in errors and b in errors:
-            for stat in ('last', 'final'):
-                d = paired_interval([v[stat] for v in errors[a]],
-                                    [v[stat] for v in errors[b]])
-                lines.append(
-                    f'- {a} - {b} ({stat}): {d["mean"]:+.2f} '
-                    f'[{d["low"]:+.2f}, {d["high"]:+.2f}] (n={d["n"]})')
+        if not (errors.get(a) and errors.get(b)):
+            continue
+        for stat in ('last', 'final'):
+            diff = paired_difference(
+                {s: e[stat] for s, e in errors[a].items()},
+                {s: e[stat] for s, e in errors[b].items()})
+            lines.append(f'- {a} - {b} ({stat}): {format_difference(diff)}')
+        shared = sorted(set(errors[a]) & set(errors[b]))
+        compared = {(m, s): runs[m, s] for m in (a, b) for s in shared}
+        changes = provenance_changes(compared)
+        if changes:
+            lines.append('  - the runs compared here differ in ' +
+                         '; '.join(changes))
     lines += ['', 'Every classifier of the final checkpoints (test top-1 '
               'error, %, mean +/- std over seeds; ensemble = averaged '
               'probabilities of all classifiers):', '',
-              '| method | ' + ' | '.join(BRANCH_COLUMNS) + ' |',
-              '|---|' + '---|' * len(BRANCH_COLUMNS)]
-    for method, per_seed in branches.items():
-        cells = ['{:.2f} +/- {:.2f}'.format(
-            *mean_std([e[c] for e in per_seed])) for c in BRANCH_COLUMNS]
-        lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+              '| method | seeds (n) | ' + ' | '.join(BRANCH_COLUMNS) + ' |',
+              '|---|---|' + '---|' * len(BRANCH_COLUMNS)]
+    for method, by_seed in branches.items():
+        if by_seed:
+            cells = [seeds_cell(by_seed)] + [
+                format_mean_std([e[c] for e in by_seed.values()])
+                for c in BRANCH_COLUMNS]
+            lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
     if plot:
-        lines += ['', f'Training curves of DKS, seed {args.seeds[0]}: '
+        lines += ['', f'Training curves of DKS, seed {min(errors["dks"])}: '
                   f'![curves]({osp.basename(plot)})']
-    lines += ['', '| run | wall time (s) | command |', '|---|---|---|']
-    for r in runs:
+    header = ['run', 'device', 'wall time (s)'] + [
+        name for key, name in PROVENANCE_FIELDS.items() if key != 'device'
+    ] + ['command']
+    lines += ['', '| ' + ' | '.join(header) + ' |', '|---' * len(header) +
+              '|']
+    for (method, seed), r in runs.items():
+        text = provenance_of(r)
         # Runs sharing the machine take longer: say how many did.
         shared = f' ({r["jobs"]} at once)' if 'jobs' in r else ''
-        lines.append(f'| {r["method"]} seed {r["seed"]} | {r["wall_s"]:.0f}'
-                     f'{shared} | `python {r["command"]}` |')
+        cells = [f'{method} seed {seed}', text.pop('device'),
+                 f'{r["wall_s"]:.0f}{shared}', *text.values(),
+                 f'`python {r["command"]}`']
+        lines.append('| ' + ' | '.join(cells) + ' |')
     # Hand-written discussion below NOTES_MARK survives a regeneration.
     notes = ''
     if osp.exists(args.out):

@@ -6,7 +6,8 @@
 import argparse
 import sys
 
-from mmdks.visualization import find_scalars_log, load_scalars, plot_dks_curves
+from mmdks.utils import find_scalars_log, load_scalars
+from mmdks.visualization import plot_dks_curves
 
 
 def parse_args() -> argparse.Namespace:
