@@ -14,9 +14,7 @@ from mmdks.visualization import plot_dks_curves
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'plot_dks_curves.py')
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-LOSSES = [
-    'branch_1/loss_ce', 'branch_2/loss_ce', 'main/loss_ce', 'loss_synergy'
-]
+LOSSES = ['branch_1/loss', 'branch_2/loss', 'main/loss', 'loss_synergy']
 VAL = [
     'branch/branch_1_top1', 'branch/branch_2_top1', 'branch/main_top1',
     'branch/ensemble_top1', 'accuracy/top1'
@@ -50,9 +48,9 @@ def synthetic_records(epochs: int = 3, iters: int = 4) -> list:
             records.append({
                 'lr': 0.1,
                 'loss': 9.0,
-                'branch_1/loss_ce': 3 / step,
-                'branch_2/loss_ce': 2 / step,
-                'main/loss_ce': 1 / step,
+                'branch_1/loss': 3 / step,
+                'branch_2/loss': 2 / step,
+                'main/loss': 1 / step,
                 'loss_synergy': 0.5,
                 'main/accuracy_top-1': 50.0,
                 'epoch': epoch,
@@ -175,3 +173,16 @@ def test_log_of_a_real_dks_run(tmp_path):
     assert plotted == {'loss': LOSSES, 'val': VAL}
     with open(out, 'rb') as f:
         assert f.read(8) == PNG_MAGIC
+
+
+def test_logs_of_mmdks_0_1_still_plot(tmp_path):
+    # 0.1 logged every classifier's cross-entropy as <name>/loss_ce.
+    records = [
+        {k.replace('/loss', '/loss_ce'): v for k, v in r.items()}
+        for r in synthetic_records()
+    ]
+    plotted = plot_dks_curves(records, str(tmp_path / 'old.png'))
+    assert plotted['loss'] == [
+        'branch_1/loss_ce', 'branch_2/loss_ce', 'main/loss_ce', 'loss_synergy'
+    ]
+    assert plotted['val'] == VAL

@@ -1,45 +1,58 @@
 """Plot the DKS training curves of a work dir from MMEngine's scalar log
 (read with :mod:`mmdks.utils.scalar_log`)."""
 import os.path as osp
-import re
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
+from mmdks.structures import classifier_of, classifier_order
 from mmdks.utils.fileio import atomic_outputs
 
-LOSS_KEY = re.compile(r'^(.+/loss_ce|loss_synergy)$')
-# BranchAccuracy's top-1 keys under any prefix, and MMPretrain's Accuracy.
-VAL_KEY = re.compile(
-    r'^([^/]+/(branch_\d+|main|ensemble)_top1|accuracy/top1)$')
+SYNERGY_KEY = 'loss_synergy'
+# MMPretrain's Accuracy, beside BranchAccuracy's ``<prefix>/<name>_top1``.
+MAIN_ACCURACY_KEY = 'accuracy/top1'
+
+
+def _is_loss(key: str) -> bool:
+    """A classifier's loss term (``branch_1/loss``; ``.../loss_ce`` in logs
+    of mmdks 0.1) or the synergy term."""
+    if key == SYNERGY_KEY:
+        return True
+    name, _, term = key.partition('/')
+    return classifier_of(name) == name and term.startswith('loss')
+
+
+def _is_top1(key: str) -> bool:
+    """A top-1 validation accuracy of one classifier, or the main one."""
+    if key == MAIN_ACCURACY_KEY:
+        return True
+    _, _, metric = key.partition('/')
+    return metric.endswith('_top1') and classifier_of(metric) is not None
 
 
 def _series(records: List[dict],
-            pattern: re.Pattern) -> Dict[str, Tuple[list, list]]:
-    """``{key: (steps, values)}`` of every key matching ``pattern``."""
+            wanted: Callable[[str], bool]) -> Dict[str, Tuple[list, list]]:
+    """``{key: (steps, values)}`` of every key ``wanted`` accepts."""
     series: Dict[str, Tuple[list, list]] = {}
     for record in records:
         for key, value in record.items():
-            if pattern.match(key) and 'step' in record:
+            if 'step' in record and wanted(key):
                 steps, values = series.setdefault(key, ([], []))
                 steps.append(record['step'])
                 values.append(value)
     return series
 
 
-def _curve_of(key: str) -> Tuple[int, int, str]:
-    """Sort key and name of a curve: the classifier (``branch_k``, shallowest
-    first, then ``main``, ``ensemble``) or the term (``synergy``,
-    ``accuracy``); a classifier keeps its colour in both panels."""
-    found = re.search(r'branch_(\d+)', key)
-    if found:
-        return 0, int(found.group(1)), found.group(0)
-    for rank, word in enumerate(('main', 'ensemble', 'synergy', 'accuracy')):
-        if word in key:
-            return 1 + rank, 0, word
-    return 9, 0, key
+def _curve_of(key: str) -> Tuple[Tuple[int, int], str]:
+    """Sort key and name of a curve: the classifier (branches shallowest
+    first, then main, ensemble) or the term (synergy, then the main
+    accuracy); a classifier keeps its colour in both panels."""
+    name = classifier_of(key)
+    if name is not None and key != MAIN_ACCURACY_KEY:
+        return classifier_order(name), name
+    return ((3, 0), 'synergy') if key == SYNERGY_KEY else ((4, 0), 'accuracy')
 
 
-def _order(key: str) -> Tuple[int, int, str]:
-    return _curve_of(key)[:2] + (key, )
+def _order(key: str) -> Tuple[Tuple[int, int], str]:
+    return _curve_of(key)[0], key
 
 
 def plot_dks_curves(records: List[dict],
@@ -67,11 +80,11 @@ def plot_dks_curves(records: List[dict],
         raise ValueError(f'--out must be a .png file, got {out}')
     if osp.exists(out) and not force:
         raise FileExistsError(f'{out} exists; pass --force to replace it')
-    losses = _series(records, LOSS_KEY)
-    accuracies = _series(records, VAL_KEY)
+    losses = _series(records, _is_loss)
+    accuracies = _series(records, _is_top1)
     if not losses and not accuracies:
         raise ValueError(
-            'the log has no DKS loss terms (*/loss_ce, loss_synergy) and no '
+            'the log has no DKS loss terms (*/loss, loss_synergy) and no '
             'top-1 validation metrics: is it the log of a DKS run?')
     by_epoch = any('epoch' in r for r in records if 'lr' in r)
 
@@ -82,7 +95,7 @@ def plot_dks_curves(records: List[dict],
     from matplotlib.ticker import MaxNLocator
 
     names = sorted({_curve_of(k) for k in (*losses, *accuracies)})
-    colors = {name: f'C{i}' for i, (*_, name) in enumerate(names)}
+    colors = {name: f'C{i}' for i, (_, name) in enumerate(names)}
     # Accuracy scores the main head too: draw it over main's curve.
     colors['accuracy'] = 'black'
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -93,7 +106,7 @@ def plot_dks_curves(records: List[dict],
     ):
         for key in sorted(series, key=_order):
             steps, values = series[key]
-            name = _curve_of(key)[2]
+            name = _curve_of(key)[1]
             ax.plot(
                 steps,
                 values,
