@@ -147,6 +147,10 @@ def test_allowlisted_getattr_serves_only_history_buffer_methods(tmp_path):
         torch.load(path)
 
 
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return result.stderr.strip().splitlines()[-1]
+
+
 class RunsCode:
     """A pickle that would create ``marker`` when loaded unsafely."""
 
@@ -176,6 +180,16 @@ def test_code_in_a_checkpoint_is_never_run(entry, uninterrupted, tmp_path):
         result.stderr
     assert not osp.exists(marker)
     assert not glob.glob(osp.join(work, '*.pth'))
+
+
+def test_config_errors_are_one_line(uninterrupted, tmp_path):
+    cfg, _ = uninterrupted
+    result = run(TRAIN + [cfg, '--work-dir', str(tmp_path), '--cfg-options',
+                          'model.aux_head.synergy_loss.alpha=inf'])
+    assert result.returncode == 1
+    assert last_line(result).startswith(
+        'error: SynergyLoss: alpha=inf must be a finite number')
+    assert 'Traceback' not in result.stderr
 
 
 def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
@@ -227,8 +241,8 @@ def test_tools_refuse_a_checkpoint_of_another_model(uninterrupted, tmp_path):
         10, 512)}}, wrong)
     result = run(TEST + [cfg, wrong, '--work-dir', str(tmp_path / 'w')])
     assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith('error:') and 'head.fc.weight' in last_line
+    assert last_line(result).startswith('error:') and \
+        'head.fc.weight' in last_line(result)
 
 
 def test_bf16_autocast_training_step_is_finite():

@@ -387,6 +387,8 @@ def run_tool(capsys, *args: str) -> tuple:
     sys.argv = ['strip_heads.py', *args]
     try:
         code = tool['main']()
+    except SystemExit as e:  # an error: line
+        code = e.code
     finally:
         sys.argv = argv
     out, err = capsys.readouterr()
@@ -450,6 +452,20 @@ def test_existing_outputs_need_force(dks_config, dks_model, source,
         ['epoch_3_plain.pth', 'epoch_3_plain.py']  # no temporary files left
     assert existing.read_text() != 'earlier output'
     assert Config.fromfile(str(existing)).model.type == 'ImageClassifier'
+
+
+def test_debug_shows_the_traceback(dks_config, source, tmp_path, capsys):
+    config = tmp_path / 'bad_alpha.py'
+    config.write_text(
+        f'_base_ = {dks_config!r}\n'
+        "model = dict(aux_head=dict(synergy_loss=dict(alpha=float('inf'))))\n")
+    args = (str(config), source, str(tmp_path / 'out'))
+    code, out, err = run_tool(capsys, *args)
+    assert code == 1 and out == '' and err == (
+        'error: SynergyLoss: alpha=inf must be a finite number >= 0 (0 = '
+        'plain deep supervision)\n')
+    with pytest.raises(ValueError, match='alpha=inf'):
+        run_tool(capsys, *args, '--debug')
 
 
 def test_ema_weights_are_exported(dks_config, dks_model, tmp_path):

@@ -9,8 +9,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
-from mmdks.apis import exit_unless_checkpoint_fits
-from mmdks.utils import (init_cpu_distributed, set_dataloader_defaults,
+from mmdks.apis import CheckpointError, check_checkpoint_fits
+from mmdks.utils import (add_error_arguments, init_cpu_distributed,
+                         one_line_errors, set_dataloader_defaults,
                          set_work_dir)
 
 
@@ -50,6 +51,7 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    add_error_arguments(parser)
     # torch.distributed.launch passes --local-rank (torch >= 2.0).
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -80,13 +82,15 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
-    cfg = apply_args(Config.fromfile(args.config), args)
-    init_cpu_distributed(args.launcher, cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-        else RUNNERS.build(cfg)
-    if cfg.get('load_from'):
-        exit_unless_checkpoint_fits(runner.model, cfg.load_from)
-    runner.train()
+    with one_line_errors(args.debug):
+        cfg = apply_args(Config.fromfile(args.config), args)
+        init_cpu_distributed(args.launcher, cfg)
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+        if cfg.get('load_from'):
+            check_checkpoint_fits(runner.model, cfg.load_from)
+    with one_line_errors(args.debug, (CheckpointError, )):
+        runner.train()
 
 
 if __name__ == '__main__':

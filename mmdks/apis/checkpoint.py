@@ -160,13 +160,3 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
             f'{path} does not fit the model of this config: {problems[0]}; '
             'pass the checkpoint of this model or the config it was '
             'trained with')
-
-
-def exit_unless_checkpoint_fits(model: nn.Module, checkpoint: str) -> None:
-    """Stop with one ``error:`` line if ``checkpoint`` cannot initialise
-    ``model`` (see :func:`check_checkpoint_fits`); MMEngine would load it
-    non-strictly and go on."""
-    try:
-        check_checkpoint_fits(model, checkpoint)
-    except CheckpointError as e:
-        raise SystemExit(f'error: {e}') from None
