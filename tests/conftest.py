@@ -1,5 +1,8 @@
+import functools
+import http.server
 import os
 import os.path as osp
+import threading
 
 import numpy as np
 import pytest
@@ -44,3 +47,34 @@ def make_imagenet_folder(root: str,
 @pytest.fixture(scope='session')
 def imagenet_folder(tmp_path_factory) -> str:
     return make_imagenet_folder(str(tmp_path_factory.mktemp('imagenet')))
+
+
+class RunsCode:
+    """A pickle that would create ``marker`` when loaded unsafely."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker, )
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope='session')
+def http_root(tmp_path_factory):
+    """``(folder, url)``: ``folder`` served at ``url`` by an HTTP server on
+    127.0.0.1 only, in a thread of this process."""
+    folder = str(tmp_path_factory.mktemp('served'))
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(_QuietHandler,
+                                            directory=folder))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    thread.join()

@@ -343,6 +343,10 @@ def make_bad(kind: str, folder: str, source: str) -> str:
         torch.save(ckpt, path)
     elif kind == 'malicious':
         torch.save({'state_dict': {}, 'x': CodeOnLoad(path + '.ran')}, path)
+    elif kind == 'directory':
+        os.makedirs(path)
+    elif kind == 'url':
+        return 'http://127.0.0.1:9/epoch_3.pth'  # refused before a request
     return path
 
 
@@ -356,6 +360,8 @@ BAD_INPUTS = [
     ('shape_mismatch', None,
      r'shape mismatch .*head\.fc\.weight \(10, 512\) vs \(1000, 512\)'),
     ('malicious', None, r'calls io\.open, which could run code'),
+    ('directory', None, 'directory.pth is a directory'),
+    ('url', None, 'strip_heads reads a local file; download it'),
 ]
 
 

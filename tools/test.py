@@ -1,5 +1,6 @@
 """Test a checkpoint with MMEngine's runner, as MMPretrain's
-``tools/test.py`` does, with mmdks imported."""
+``tools/test.py`` does, with mmdks imported and the checkpoint checked
+first."""
 import argparse
 import os
 
@@ -8,7 +9,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
+import mmdks  # noqa: F401  registers DKS modules and the safe loader
 from mmdks.apis import CheckpointError, check_checkpoint_fits
 from mmdks.utils import (add_error_arguments, init_cpu_distributed,
                          one_line_errors, set_dataloader_defaults,
@@ -18,7 +19,7 @@ from mmdks.utils import (add_error_arguments, init_cpu_distributed,
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a checkpoint')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or URL')
     parser.add_argument('--work-dir', help='where to save logs and metrics')
     parser.add_argument(
         '--out', help='dump the predictions to this pickle file')

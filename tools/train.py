@@ -1,6 +1,7 @@
 """Train a model with MMEngine's runner, the same way MMPretrain's
-``tools/train.py`` does, with mmdks imported (its modules registered and
-MMEngine checkpoints loadable with torch's safe loader)."""
+``tools/train.py`` does, with mmdks imported (its modules registered, every
+checkpoint loaded with torch's safe loader) and the checkpoint to start
+from checked."""
 import argparse
 import os
 
@@ -8,8 +9,9 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
-from mmdks.apis import CheckpointError, check_checkpoint_fits
+import mmdks  # noqa: F401  registers DKS modules and the safe loader
+from mmdks.apis import (CheckpointError, auto_resume_checkpoint,
+                        check_checkpoint_fits)
 from mmdks.utils import (add_error_arguments, init_cpu_distributed,
                          one_line_errors, set_dataloader_defaults,
                          set_work_dir)
@@ -23,8 +25,8 @@ def parse_args() -> argparse.Namespace:
         '--resume',
         nargs='?',
         const='auto',
-        help='resume from this checkpoint, or without a path from the '
-        'latest checkpoint in the work dir')
+        help='resume from this checkpoint (a file or URL), or without a '
+        'path from the one WORK_DIR/last_checkpoint names')
     parser.add_argument(
         '--amp', action='store_true', help='mixed-precision training')
     parser.add_argument(
@@ -75,6 +77,9 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('resume') and not cfg.get('load_from'):
+        # MMEngine's auto-resume, resolved here so that the file is checked.
+        cfg.load_from = auto_resume_checkpoint(cfg.work_dir)
     set_dataloader_defaults(cfg, not args.no_pin_memory,
                             not args.no_persistent_workers)
     return cfg

@@ -20,7 +20,8 @@ from mmpretrain.registry import MODELS
 from mmdks.utils.fileio import atomic_outputs
 from mmdks.version import __version__
 from .checkpoint import (CheckpointError, check_matches, first_keys,
-                         load_checkpoint_safely, mismatches, state_dict_of)
+                         is_remote, load_checkpoint_safely, mismatches,
+                         state_dict_of)
 from .onnx import export_onnx, input_shape_of
 from .plain_config import dks_class, plain_model_config
 
@@ -124,8 +125,8 @@ def strip_checkpoint(config_path: str,
 
     Args:
         config_path (str): The DKS training config.
-        checkpoint_path (str): A checkpoint of that config (MMEngine's or a
-            bare state dict).
+        checkpoint_path (str): A local checkpoint of that config (MMEngine's
+            or a bare state dict).
         out_dir (str): Output directory, created if needed.
         force (bool): Replace existing outputs. Defaults to False.
         ema (bool): Require and export the EMA weights of MMEngine's
@@ -143,11 +144,16 @@ def strip_checkpoint(config_path: str,
         backbone), ``outputs`` (paths) and ``onnx_max_abs_diff`` (or None).
 
     Raises:
-        CheckpointError: For a checkpoint that is unreadable, unsafe, not
-            DKS or not of CONFIG.
+        CheckpointError: For a checkpoint that is remote, unreadable,
+            unsafe, not DKS or not of CONFIG.
         FileExistsError: For existing outputs without ``force``.
         ValueError: For a config that is not DKS or an ONNX mismatch.
     """
+    if is_remote(checkpoint_path):
+        # The export records the source's absolute path and sha256.
+        raise CheckpointError(
+            f'{checkpoint_path}: strip_heads reads a local file; download '
+            'it and pass its path')
     cfg = Config.fromfile(config_path)
     dks_cls = dks_class(cfg)
     plain_cfg = plain_model_config(cfg)
