@@ -360,6 +360,9 @@ def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
         str(tmp_path / 'absent.pth'): 'does not exist',
         str(tmp_path): 'is a directory',
     }
+    nonfinite = dict(state)
+    nonfinite['backbone.bn1.running_var'] = torch.full((64, ), float('inf'))
+    nonfinite['head.fc.bias'] = torch.full((1000, ), float('nan'))
     bad_states = {
         'shape': ({**state, 'head.fc.weight': torch.zeros(10, 512)},
                   'shape mismatch'),
@@ -368,6 +371,9 @@ def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
         'missing main': ({k: v for k, v in state.items()
                           if not k.startswith('backbone.layer4.')},
                          'missing keys: backbone.layer4'),
+        'nonfinite': (nonfinite, r'has NaN or inf in 2 tensors: '
+                      r'backbone\.bn1\.running_var, head\.fc\.bias; .* '
+                      '--allow-nonfinite'),
     }
     for name, (bad, message) in bad_states.items():
         path = str(tmp_path / f'{name}.pth')
@@ -376,6 +382,8 @@ def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
     for path, message in cases.items():
         with pytest.raises(CheckpointError, match=message):
             check_checkpoint_fits(model, path)
+    check_checkpoint_fits(
+        model, str(tmp_path / 'nonfinite.pth'), allow_nonfinite=True)
     # A plain model's checkpoint lacks only the DKS parts: a valid start.
     plain = str(tmp_path / 'plain.pth')
     torch.save({'state_dict': {k: v for k, v in state.items()

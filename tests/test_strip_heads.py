@@ -343,6 +343,10 @@ def make_bad(kind: str, folder: str, source: str) -> str:
         torch.save(ckpt, path)
     elif kind == 'malicious':
         torch.save({'state_dict': {}, 'x': CodeOnLoad(path + '.ran')}, path)
+    elif kind == 'nonfinite':
+        ckpt = torch.load(source, weights_only=True)
+        ckpt['state_dict']['head.fc.weight'][0, 0] = float('nan')
+        torch.save(ckpt, path)
     elif kind == 'directory':
         os.makedirs(path)
     elif kind == 'url':
@@ -360,6 +364,8 @@ BAD_INPUTS = [
     ('shape_mismatch', None,
      r'shape mismatch .*head\.fc\.weight \(10, 512\) vs \(1000, 512\)'),
     ('malicious', None, r'calls io\.open, which could run code'),
+    ('nonfinite', None,
+     r'has NaN or inf in 1 tensors: head\.fc\.weight; .*--allow-nonfinite'),
     ('directory', None, 'directory.pth is a directory'),
     ('url', None, 'strip_heads reads a local file; download it'),
 ]
@@ -458,6 +464,31 @@ def test_existing_outputs_need_force(dks_config, dks_model, source,
         ['epoch_3_plain.pth', 'epoch_3_plain.py']  # no temporary files left
     assert existing.read_text() != 'earlier output'
     assert Config.fromfile(str(existing)).model.type == 'ImageClassifier'
+
+
+def test_nonfinite_weights_only_with_allow_nonfinite(dks_config, source,
+                                                     tmp_path, capsys):
+    from mmengine.logging import MMLogger
+    nonfinite = make_bad('nonfinite', str(tmp_path), source)
+    log = tmp_path / 'warnings.log'
+    MMLogger.get_instance(f'strip-{tmp_path.name}', log_file=str(log))
+    out_dir = tmp_path / 'out'
+    # NaN logits never pass the ONNX check.
+    code, _, err = run_tool(capsys, dks_config, nonfinite, str(out_dir),
+                            '--allow-nonfinite', '--onnx', '--shape', '32',
+                            '32')
+    assert code == 1 and err.startswith(
+        'error: ONNX logits differ from PyTorch by nan (tolerance')
+    assert os.listdir(out_dir) == []
+
+    code, _, err = run_tool(capsys, dks_config, nonfinite, str(out_dir),
+                            '--allow-nonfinite')
+    assert code == 0, err
+    assert f'{nonfinite} has NaN or inf in 1 tensors: head.fc.weight ' \
+        '(used anyway: --allow-nonfinite)' in log.read_text()
+    exported = torch.load(
+        str(out_dir / 'nonfinite_plain.pth'), weights_only=True)
+    assert exported['state_dict']['head.fc.weight'][0, 0].isnan()
 
 
 def test_debug_shows_the_traceback(dks_config, source, tmp_path, capsys):

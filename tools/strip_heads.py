@@ -2,7 +2,7 @@
 MMPretrain model (checkpoint + config, optionally ONNX).
 
     python tools/strip_heads.py CONFIG CHECKPOINT OUT_DIR [--force] [--ema]
-        [--onnx [--shape H W]] [--debug]
+        [--onnx [--shape H W]] [--allow-nonfinite] [--debug]
 """
 import argparse
 import sys
@@ -45,7 +45,8 @@ def main() -> int:
             force=args.force,
             ema=args.ema,
             onnx=args.onnx,
-            shape=args.shape)
+            shape=args.shape,
+            allow_nonfinite=args.allow_nonfinite)
     before, after = summary['params_before'], summary['params_after']
     print(f'params: {before:,} -> {after:,} ({before - after:,} dropped)')
     weights = 'the EMA weights (state_dict of an EMAHook run)' \

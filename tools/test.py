@@ -53,7 +53,8 @@ def main() -> None:
         init_cpu_distributed(args.launcher, cfg)
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
-        check_checkpoint_fits(runner.model, args.checkpoint)
+        check_checkpoint_fits(runner.model, args.checkpoint,
+                              args.allow_nonfinite)
     if args.out:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

@@ -93,7 +93,8 @@ def main() -> None:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
         if cfg.get('load_from'):
-            check_checkpoint_fits(runner.model, cfg.load_from)
+            check_checkpoint_fits(runner.model, cfg.load_from,
+                                  args.allow_nonfinite)
     with one_line_errors(args.debug, (CheckpointError, )):
         runner.train()
 

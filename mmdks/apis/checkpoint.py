@@ -6,6 +6,7 @@ MMEngine's ``CheckpointLoader`` schemes (``load_from``, ``resume``, test
 checkpoints, ``init_cfg=dict(type='Pretrained')``).
 """
 import contextlib
+import logging
 import os.path as osp
 import pickle
 import re
@@ -19,6 +20,7 @@ from urllib.request import url2pathname
 import torch
 import torch.nn as nn
 from mmengine.fileio import get_local_path
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import (CheckpointLoader, _get_mmengine_home,
                                         _process_mmcls_checkpoint,
@@ -289,7 +291,44 @@ def check_matches(state_dict: Dict[str, torch.Tensor],
             'it was trained with')
 
 
-def check_checkpoint_fits(model: nn.Module, path: str) -> None:
+def check_finite(state_dict: Dict[str, torch.Tensor], what: str,
+                 allow: bool = False) -> None:
+    """Refuse floating-point weights holding NaN or inf.
+
+    Such a checkpoint was saved after training diverged; a model built from
+    it predicts nothing useful.
+
+    Args:
+        state_dict (dict): Parameter name to tensor.
+        what (str): What to call the weights in messages.
+        allow (bool): Only log a warning (``--allow-nonfinite``). Defaults
+            to False.
+
+    Raises:
+        CheckpointError: Naming the first few such tensors, unless
+            ``allow``.
+    """
+    bad = [
+        k for k, v in state_dict.items()
+        if v.is_floating_point() and not torch.isfinite(v).all()
+    ]
+    if not bad:
+        return
+    message = f'{what} has NaN or inf in {len(bad)} tensors: ' \
+        f'{first_keys(bad)}'
+    if not allow:
+        raise CheckpointError(
+            f'{message}; training had diverged when it was saved: use an '
+            'earlier checkpoint, or pass --allow-nonfinite to use it anyway')
+    print_log(
+        f'{message} (used anyway: --allow-nonfinite)',
+        logger='current',
+        level=logging.WARNING)
+
+
+def check_checkpoint_fits(model: nn.Module,
+                          path: str,
+                          allow_nonfinite: bool = False) -> None:
     """Refuse a checkpoint that cannot initialise ``model``.
 
     MMEngine loads ``load_from``, ``--resume`` and test checkpoints
@@ -299,12 +338,15 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
     foreign or unsafe files, local or remote) and requires the model's keys
     and shapes, except that the auxiliary parts a plain checkpoint lacks
     (``auxiliary_modules``, e.g. DKS branches when starting from a plain
-    MMPretrain model) may be missing.
+    MMPretrain model) may be missing, and finite weights
+    (:func:`check_finite`).
 
     Args:
         model (nn.Module): The model the checkpoint is for.
         path (str): The checkpoint, anything
             :func:`load_checkpoint_safely` reads.
+        allow_nonfinite (bool): Accept NaN or inf weights with a warning.
+            Defaults to False.
 
     Raises:
         CheckpointError: With the first few offending keys.
@@ -325,3 +367,4 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
             f'{path} does not fit the model of this config: {problems[0]}; '
             'pass the checkpoint of this model or the config it was '
             'trained with')
+    check_finite(state_dict, path, allow_nonfinite)

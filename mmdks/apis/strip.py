@@ -19,9 +19,9 @@ from mmpretrain.registry import MODELS
 
 from mmdks.utils.fileio import atomic_outputs
 from mmdks.version import __version__
-from .checkpoint import (CheckpointError, check_matches, first_keys,
-                         is_remote, load_checkpoint_safely, mismatches,
-                         state_dict_of)
+from .checkpoint import (CheckpointError, check_finite, check_matches,
+                         first_keys, is_remote, load_checkpoint_safely,
+                         mismatches, state_dict_of)
 from .onnx import export_onnx, input_shape_of
 from .plain_config import dks_class, plain_model_config
 
@@ -108,7 +108,8 @@ def strip_checkpoint(config_path: str,
                      force: bool = False,
                      ema: bool = False,
                      onnx: bool = False,
-                     shape: Optional[Tuple[int, int]] = None) -> dict:
+                     shape: Optional[Tuple[int, int]] = None,
+                     allow_nonfinite: bool = False) -> dict:
     """Write the plain MMPretrain model of a DKS checkpoint.
 
     For ``CHECKPOINT = <dir>/<name>.pth`` this writes to ``out_dir``:
@@ -135,6 +136,8 @@ def strip_checkpoint(config_path: str,
         onnx (bool): Also export ONNX and check it. Defaults to False.
         shape (tuple, optional): ``(H, W)`` ONNX input; defaults to the test
             pipeline's crop size.
+        allow_nonfinite (bool): Export weights holding NaN or inf (with a
+            warning) instead of refusing them. Defaults to False.
 
     Returns:
         dict: ``params_before``, ``params_after``, ``dropped_keys`` (count),
@@ -145,7 +148,7 @@ def strip_checkpoint(config_path: str,
 
     Raises:
         CheckpointError: For a checkpoint that is remote, unreadable,
-            unsafe, not DKS or not of CONFIG.
+            unsafe, not DKS, not of CONFIG or not finite.
         FileExistsError: For existing outputs without ``force``.
         ValueError: For a config that is not DKS or an ONNX mismatch.
     """
@@ -183,6 +186,7 @@ def strip_checkpoint(config_path: str,
     full = dks_model.state_dict()
     expected, aux_keys = strip_state_dict(full, prefixes)
     check_matches(kept, expected, checkpoint_path)
+    check_finite(kept, checkpoint_path, allow_nonfinite)
     # The auxiliary part is dropped anyway: where it differs (another mmdks
     # version, another branch design) the export is still exact, so this is
     # only reported.

@@ -11,7 +11,12 @@ USAGE_ERRORS: Tuple[Type[BaseException], ...] = (
 
 
 def add_error_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--debug``."""
+    """Add ``--allow-nonfinite`` and ``--debug``."""
+    parser.add_argument(
+        '--allow-nonfinite',
+        action='store_true',
+        help='use a checkpoint whose weights hold NaN or inf (with a '
+        'warning) instead of refusing it')
     parser.add_argument(
         '--debug',
         action='store_true',
