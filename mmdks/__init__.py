@@ -8,7 +8,7 @@ register_checkpoint_safe_globals()
 
 from . import models  # noqa: E402,F401  registers the DKS modules
 from . import evaluation  # noqa: E402,F401  registers BranchAccuracy
-from . import engine  # noqa: E402,F401  registers SynergyWarmupHook
+from . import engine  # noqa: E402,F401  registers the hooks
 from .apis import register_checkpoint_loader  # noqa: E402
 
 # Every checkpoint MMEngine opens (load_from, resume, test, Pretrained

@@ -332,6 +332,20 @@ def test_resume_with_an_empty_last_checkpoint(uninterrupted, tmp_path):
         'checkpoint to resume from into it, or pass --resume CHECKPOINT')
 
 
+def test_a_nan_loss_stops_training(uninterrupted, tmp_path):
+    """std = 0 makes every input inf: the first loss is NaN."""
+    cfg, _ = uninterrupted
+    work = str(tmp_path / 'work')
+    result = run(TRAIN + [cfg, '--work-dir', work, '--cfg-options',
+                          'data_preprocessor.std=[0,0,0]'])
+    assert result.returncode != 0
+    assert last_line(result).startswith(
+        'error: the training loss is not finite at epoch 1, iteration 1 ')
+    assert 'loss_synergy=nan' in last_line(result)
+    assert 'optim_wrapper.optimizer.lr' in last_line(result)
+    assert not glob.glob(osp.join(work, '*.pth'))
+
+
 def test_config_errors_are_one_line(uninterrupted, tmp_path):
     cfg, _ = uninterrupted
     result = run(TRAIN + [cfg, '--work-dir', str(tmp_path), '--cfg-options',
