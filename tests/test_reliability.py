@@ -31,19 +31,28 @@ TEST = [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py')]
 
 
 def write_small_config(path, data_root: str, max_epochs: int = 3) -> str:
-    """DKS ResNet-18 on 32x32 crops with no random augmentation, seeded and
-    deterministic: two runs of it give bit-identical weights."""
+    """DKS ResNet-18 on 32x32 crops, seeded and deterministic: two runs of
+    it give bit-identical weights. Training draws random augmentations in
+    the main process (``num_workers=0``, the recipes' RandomResizedCrop and
+    flip) and validates after every epoch."""
     base = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
-    pipeline = ("[dict(type='LoadImageFromFile'), "
-                "dict(type='Resize', scale=32), dict(type='PackInputs')]")
-    loader = (f"dict(batch_size=4, num_workers=0, persistent_workers=False, "
-              f"dataset=dict(data_root='{data_root}', pipeline={pipeline}))")
+    pipelines = {
+        'train': ("[dict(type='LoadImageFromFile'), "
+                  "dict(type='RandomResizedCrop', scale=32), "
+                  "dict(type='RandomFlip', prob=0.5, direction='horizontal'),"
+                  " dict(type='PackInputs')]"),
+        'val': ("[dict(type='LoadImageFromFile'), "
+                "dict(type='Resize', scale=32), dict(type='PackInputs')]"),
+    }
+    loaders = ''.join(
+        f"{split}_dataloader = dict(batch_size=4, num_workers=0, "
+        "persistent_workers=False, "
+        f"dataset=dict(data_root='{data_root}', "
+        f"pipeline={pipelines['train' if split == 'train' else 'val']}))\n"
+        for split in ('train', 'val', 'test'))
     path.write_text(
-        f"_base_ = '{base}'\n"
-        f"train_dataloader = {loader}\n"
-        f"val_dataloader = {loader}\n"
-        f"test_dataloader = {loader}\n"
-        f"train_cfg = dict(max_epochs={max_epochs}, val_interval=100)\n"
+        f"_base_ = '{base}'\n" + loaders +
+        f"train_cfg = dict(max_epochs={max_epochs}, val_interval=1)\n"
         "randomness = dict(seed=0, deterministic=True)\n"
         "env_cfg = dict(dist_cfg=dict(backend='gloo'))\n"
         "default_hooks = dict(logger=dict(interval=1))\n")

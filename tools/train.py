@@ -1,7 +1,7 @@
 """Train a model with MMEngine's runner, the same way MMPretrain's
 ``tools/train.py`` does, with mmdks imported (its modules registered, every
 checkpoint loaded with torch's safe loader), the checkpoint to start from
-checked and a stop on a NaN loss."""
+checked, a stop on a NaN loss and epochs seeded for an exact resume."""
 import argparse
 import os
 
@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 import mmdks  # noqa: F401  registers DKS modules and the safe loader
 from mmdks.apis import (CheckpointError, auto_resume_checkpoint,
                         check_checkpoint_fits)
-from mmdks.engine import FiniteLossHook, NonFiniteLossError
+from mmdks.engine import EpochSeedHook, FiniteLossHook, NonFiniteLossError
 from mmdks.utils import (add_error_arguments, init_cpu_distributed,
                          one_line_errors, set_dataloader_defaults,
                          set_work_dir)
@@ -96,8 +96,9 @@ def main() -> None:
         if cfg.get('load_from'):
             check_checkpoint_fits(runner.model, cfg.load_from,
                                   args.allow_nonfinite)
-    if not any(isinstance(h, FiniteLossHook) for h in runner.hooks):
-        runner.register_hook(FiniteLossHook())
+    for hook in (FiniteLossHook(), EpochSeedHook()):
+        if not any(isinstance(h, type(hook)) for h in runner.hooks):
+            runner.register_hook(hook)
     with one_line_errors(args.debug, (CheckpointError, NonFiniteLossError)):
         runner.train()
 
