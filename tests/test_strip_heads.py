@@ -466,6 +466,43 @@ def test_existing_outputs_need_force(dks_config, dks_model, source,
     assert Config.fromfile(str(existing)).model.type == 'ImageClassifier'
 
 
+def test_force_replaces_the_whole_result_set(dks_config, source, tmp_path,
+                                             capsys):
+    """An earlier --onnx run's outputs are one set: any of them needs
+    --force, which replaces all of them (no stale ONNX beside new
+    weights)."""
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    onnx = out_dir / 'epoch_3_plain.onnx'
+    onnx.write_text('earlier output')
+    code, _, err = run_tool(capsys, dks_config, source, str(out_dir))
+    assert code != 0 and err == f'error: output exists: {onnx}; pass ' \
+        '--force to replace\n'
+    for ext in ('pth', 'py'):
+        (out_dir / f'epoch_3_plain.{ext}').write_text('earlier output')
+    code, _, err = run_tool(capsys, dks_config, source, str(out_dir),
+                            '--force')
+    assert code == 0, err
+    assert sorted(os.listdir(out_dir)) == \
+        ['epoch_3_plain.pth', 'epoch_3_plain.py']
+
+
+def test_temporaries_of_a_killed_run_are_removed(dks_config, source,
+                                                 tmp_path, capsys):
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    # What atomic_outputs leaves when killed, and look-alikes it must keep.
+    stale = ['.epoch_3_plain.a1b2_c3d.pth', '.epoch_3_plain.zzzzzzzz.py']
+    kept = ['.epoch_3_plain.notmine99.pth', '.epoch_30_plain.a1b2c3d4.pth',
+            'epoch_3_plain.a1b2c3d4.pth']
+    for name in stale + kept:
+        (out_dir / name).write_text('')
+    code, _, err = run_tool(capsys, dks_config, source, str(out_dir))
+    assert code == 0, err
+    assert sorted(os.listdir(out_dir)) == sorted(
+        kept + ['epoch_3_plain.pth', 'epoch_3_plain.py'])
+
+
 def test_nonfinite_weights_only_with_allow_nonfinite(dks_config, source,
                                                      tmp_path, capsys):
     from mmengine.logging import MMLogger

@@ -8,6 +8,7 @@ config that MMPretrain loads without mmdks installed.
 """
 import datetime
 import hashlib
+import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -122,7 +123,9 @@ def strip_checkpoint(config_path: str,
     - ``<name>_plain.onnx`` if ``onnx``.
 
     Everything is checked before anything is written, and each file is
-    written to a temporary file that is renamed into place.
+    written to a temporary file that is renamed into place. With ``force``
+    the outputs replace an earlier result set as a whole (a ``.onnx`` of an
+    earlier ``onnx`` run is removed).
 
     Args:
         config_path (str): The DKS training config.
@@ -161,14 +164,15 @@ def strip_checkpoint(config_path: str,
     dks_cls = dks_class(cfg)
     plain_cfg = plain_model_config(cfg)
     name = osp.splitext(osp.basename(checkpoint_path))[0] + '_plain'
-    outputs = {
-        'checkpoint': osp.join(out_dir, f'{name}.pth'),
-        'config': osp.join(out_dir, f'{name}.py'),
+    result_set = {
+        kind: osp.join(out_dir, f'{name}.{ext}')
+        for kind, ext in (('checkpoint', 'pth'), ('config', 'py'),
+                          ('onnx', 'onnx'))
     }
+    outputs = {k: p for k, p in result_set.items() if k != 'onnx' or onnx}
     if onnx:
-        outputs['onnx'] = osp.join(out_dir, f'{name}.onnx')
         shape = tuple(shape) if shape is not None else input_shape_of(cfg)
-    existing = [p for p in outputs.values() if osp.exists(p)]
+    existing = [p for p in result_set.values() if osp.exists(p)]
     if existing and not force:
         raise FileExistsError(f'output exists: {first_keys(existing)}; pass '
                               '--force to replace')
@@ -220,6 +224,9 @@ def strip_checkpoint(config_path: str,
         plain_cfg.dump(temp['config'])
         onnx_diff = export_onnx(plain_model, temp['onnx'], shape) \
             if onnx else None
+    for kind, path in result_set.items():
+        if kind not in outputs and osp.exists(path):
+            os.remove(path)  # an earlier run's: the set is replaced whole
 
     return dict(
         params_before=_num_params(dks_model),
