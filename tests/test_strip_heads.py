@@ -503,6 +503,28 @@ def test_temporaries_of_a_killed_run_are_removed(dks_config, source,
         kept + ['epoch_3_plain.pth', 'epoch_3_plain.py'])
 
 
+def test_a_failed_write_is_one_line(dks_config, source, tmp_path):
+    """A 10 MB file-size limit stands in for a full disk: one error line,
+    no output and no temporary file left."""
+    import resource
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10 << 20, 10 << 20))
+
+    out_dir = tmp_path / 'out'
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'strip_heads.py'),
+         dks_config, source, str(out_dir)],
+        capture_output=True, text=True, preexec_fn=limit_file_size,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f'error: cannot write to {out_dir} (File too large); nothing was ' \
+        'written'
+    assert 'Traceback' not in proc.stderr
+    assert os.listdir(out_dir) == []
+
+
 def test_nonfinite_weights_only_with_allow_nonfinite(dks_config, source,
                                                      tmp_path, capsys):
     from mmengine.logging import MMLogger

@@ -8,6 +8,7 @@ config that MMPretrain loads without mmdks installed.
 """
 import datetime
 import hashlib
+import io
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -153,6 +154,8 @@ def strip_checkpoint(config_path: str,
         CheckpointError: For a checkpoint that is remote, unreadable,
             unsafe, not DKS, not of CONFIG or not finite.
         FileExistsError: For existing outputs without ``force``.
+        OSError: If writing fails (e.g. the disk is full); nothing is
+            written then.
         ValueError: For a config that is not DKS or an ONNX mismatch.
     """
     if is_remote(checkpoint_path):
@@ -218,12 +221,21 @@ def strip_checkpoint(config_path: str,
         exported['meta']['dataset_meta'] = _plain_meta(
             source_meta['dataset_meta'])
 
-    with atomic_outputs(list(outputs.values())) as temps:
-        temp = dict(zip(outputs, temps))
-        torch.save(exported, temp['checkpoint'])
-        plain_cfg.dump(temp['config'])
-        onnx_diff = export_onnx(plain_model, temp['onnx'], shape) \
-            if onnx else None
+    # torch.save reports a failed write (a full disk) as an opaque
+    # RuntimeError; Python's own write raises OSError.
+    serialized = io.BytesIO()
+    torch.save(exported, serialized)
+    try:
+        with atomic_outputs(list(outputs.values())) as temps:
+            temp = dict(zip(outputs, temps))
+            with open(temp['checkpoint'], 'wb') as f:
+                f.write(serialized.getbuffer())
+            plain_cfg.dump(temp['config'])
+            onnx_diff = export_onnx(plain_model, temp['onnx'], shape) \
+                if onnx else None
+    except OSError as e:
+        raise OSError(f'cannot write to {out_dir} ({e.strerror or e}); '
+                      'nothing was written') from None
     for kind, path in result_set.items():
         if kind not in outputs and osp.exists(path):
             os.remove(path)  # an earlier run's: the set is replaced whole
