@@ -2,12 +2,20 @@
 from .utils import register_checkpoint_safe_globals
 from .version import __version__
 
-# MMEngine 0.10.7 loads its own checkpoints (resume, load_from) with torch's
-# default loader, which is weights-only since torch 2.6.
+# Checkpoints are loaded weights-only; MMEngine's own training checkpoints
+# (resume, load_from) need a few of its globals allowlisted for that.
 register_checkpoint_safe_globals()
 
 from . import models  # noqa: E402,F401  registers the DKS modules
 from . import evaluation  # noqa: E402,F401  registers BranchAccuracy
-from . import engine  # noqa: E402,F401  registers SynergyWarmupHook
+from . import engine  # noqa: E402,F401  registers the hooks
+from .apis import register_checkpoint_loader  # noqa: E402
 
-__all__ = ['__version__', 'register_checkpoint_safe_globals']
+# Every checkpoint MMEngine opens (load_from, resume, test, Pretrained
+# init_cfg; local, URL or model zoo) goes through mmdks's safe loader.
+register_checkpoint_loader()
+
+__all__ = [
+    '__version__', 'register_checkpoint_loader',
+    'register_checkpoint_safe_globals'
+]

@@ -1,10 +1,35 @@
+import functools
+import http.server
+import threading
+
 import pytest
 
 # Test modules import shared helpers from here or from helpers.py.
-from helpers import (CONFIG_DIR, REPO_ROOT,  # noqa: F401
+from helpers import (CONFIG_DIR, REPO_ROOT, RunsCode,  # noqa: F401
                      load_study, make_imagenet_folder, mmpretrain_config)
 
 
 @pytest.fixture(scope='session')
 def imagenet_folder(tmp_path_factory) -> str:
     return make_imagenet_folder(str(tmp_path_factory.mktemp('imagenet')))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope='session')
+def http_root(tmp_path_factory):
+    """``(folder, url)``: ``folder`` served at ``url`` by an HTTP server on
+    127.0.0.1 only, in a thread of this process."""
+    folder = str(tmp_path_factory.mktemp('served'))
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(_QuietHandler,
+                                            directory=folder))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    thread.join()

@@ -11,6 +11,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
+
+from conftest import RunsCode
 
 CONFIG = 'dks_resnet18_8xb32_in1k.py'
 
@@ -95,6 +98,23 @@ def test_mim_train_resume_and_test(installed_root, imagenet_folder,
                str(tmp_path / 'test')] + data_options(imagenet_folder, 2),
               cwd=str(tmp_path))
     assert 'accuracy/top1' in out.stdout + out.stderr
+
+
+def test_mim_test_refuses_code_in_a_url_checkpoint(
+        installed_root, imagenet_folder, http_root, tmp_path):
+    served, url = http_root
+    marker = str(tmp_path / 'code_ran')
+    torch.save({'state_dict': {}, 'meta': RunsCode(marker)},
+               osp.join(served, 'mim_evil.pth'))
+    checkpoint = f'{url}/mim_evil.pth'
+    result = subprocess.run(
+        ['mim', 'test', 'mmdks', CONFIG, '--gpus', '0', '--checkpoint',
+         checkpoint, '--work-dir', str(tmp_path / 'test')] +
+        data_options(imagenet_folder, 1),
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert f'error: refusing {checkpoint}: ' in result.stderr
+    assert not osp.exists(marker)
 
 
 def test_mim_run_finds_the_installed_tools(installed_root, tmp_path):

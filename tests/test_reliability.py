@@ -1,7 +1,11 @@
-"""Resume, interruption, distributed training and safe checkpoint loading."""
+"""Resume, interruption, distributed training, safe checkpoint loading on
+every route, and errors that stop a run."""
+import contextlib
 import glob
+import json
 import os
 import os.path as osp
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,11 +14,14 @@ import time
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.fileio import LocalBackend
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
-from conftest import CONFIG_DIR, REPO_ROOT
+from conftest import CONFIG_DIR, REPO_ROOT, RunsCode
 from mmdks.apis import CheckpointError, check_checkpoint_fits
+from mmdks.apis.checkpoint import load_from_weights_only
 from mmdks.utils import CHECKPOINT_SAFE_GLOBALS, latest_scalars
 
 ENV = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
@@ -23,19 +30,28 @@ TEST = [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py')]
 
 
 def write_small_config(path, data_root: str, max_epochs: int = 3) -> str:
-    """DKS ResNet-18 on 32x32 crops with no random augmentation, seeded and
-    deterministic: two runs of it give bit-identical weights."""
+    """DKS ResNet-18 on 32x32 crops, seeded and deterministic: two runs of
+    it give bit-identical weights. Training draws random augmentations in
+    the main process (``num_workers=0``, the recipes' RandomResizedCrop and
+    flip) and validates after every epoch."""
     base = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
-    pipeline = ("[dict(type='LoadImageFromFile'), "
-                "dict(type='Resize', scale=32), dict(type='PackInputs')]")
-    loader = (f"dict(batch_size=4, num_workers=0, persistent_workers=False, "
-              f"dataset=dict(data_root='{data_root}', pipeline={pipeline}))")
+    pipelines = {
+        'train': ("[dict(type='LoadImageFromFile'), "
+                  "dict(type='RandomResizedCrop', scale=32), "
+                  "dict(type='RandomFlip', prob=0.5, direction='horizontal'),"
+                  " dict(type='PackInputs')]"),
+        'val': ("[dict(type='LoadImageFromFile'), "
+                "dict(type='Resize', scale=32), dict(type='PackInputs')]"),
+    }
+    loaders = ''.join(
+        f"{split}_dataloader = dict(batch_size=4, num_workers=0, "
+        "persistent_workers=False, "
+        f"dataset=dict(data_root='{data_root}', "
+        f"pipeline={pipelines['train' if split == 'train' else 'val']}))\n"
+        for split in ('train', 'val', 'test'))
     path.write_text(
-        f"_base_ = '{base}'\n"
-        f"train_dataloader = {loader}\n"
-        f"val_dataloader = {loader}\n"
-        f"test_dataloader = {loader}\n"
-        f"train_cfg = dict(max_epochs={max_epochs}, val_interval=100)\n"
+        f"_base_ = '{base}'\n" + loaders +
+        f"train_cfg = dict(max_epochs={max_epochs}, val_interval=1)\n"
         "randomness = dict(seed=0, deterministic=True)\n"
         "env_cfg = dict(dist_cfg=dict(backend='gloo'))\n"
         "default_hooks = dict(logger=dict(interval=1))\n")
@@ -146,35 +162,206 @@ def test_allowlisted_getattr_serves_only_history_buffer_methods(tmp_path):
         torch.load(path)
 
 
-class RunsCode:
-    """A pickle that would create ``marker`` when loaded unsafely."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.mkdir, (self.marker, )
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize('entry', ['resume', 'load_from', 'test'])
-def test_code_in_a_checkpoint_is_never_run(entry, uninterrupted, tmp_path):
+def evil_checkpoint(path: str, marker: str) -> str:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    torch.save({'state_dict': {}, 'meta': RunsCode(marker)}, path)
+    return path
+
+
+# (command, where the checkpoint is, environment); local files given by
+# --resume and load_from take the same check as last_checkpoint's.
+ROUTES = [
+    ('resume', 'url', {}),
+    ('load_from', 'url', {}),
+    ('test', 'file', {}),
+    ('test', 'url', {}),
+    ('auto_resume', 'last_checkpoint', {}),
+    # torch's override of its default; mmdks asks for weights-only itself.
+    ('auto_resume', 'last_checkpoint', {
+        'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'
+    }),
+]
+
+
+@pytest.mark.parametrize(
+    'command,where,env',
+    ROUTES,
+    ids=[f'{c}-{w}' + ('-forced' if e else '') for c, w, e in ROUTES])
+def test_code_in_a_checkpoint_is_never_run(command, where, env,
+                                           uninterrupted, http_root,
+                                           tmp_path):
     cfg, _ = uninterrupted
     marker = str(tmp_path / 'code_ran')
-    evil = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {}, 'meta': RunsCode(marker)}, evil)
+    evil = evil_checkpoint(str(tmp_path / 'evil.pth'), marker)
+    served, url = http_root
+    shutil.copy(evil, osp.join(served, f'{tmp_path.name}.pth'))
+    checkpoint = f'{url}/{tmp_path.name}.pth' if where == 'url' else evil
     work = str(tmp_path / 'work')
+    if where == 'last_checkpoint':
+        os.makedirs(work)
+        with open(osp.join(work, 'last_checkpoint'), 'w') as f:
+            f.write(evil)
     cmd = {
-        'resume': TRAIN + [cfg, '--work-dir', work, '--resume', evil],
+        'resume': TRAIN + [cfg, '--work-dir', work, '--resume', checkpoint],
+        'auto_resume': TRAIN + [cfg, '--work-dir', work, '--resume'],
         'load_from': TRAIN + [cfg, '--work-dir', work, '--cfg-options',
-                              f'load_from={evil}'],
-        'test': TEST + [cfg, evil, '--work-dir', work],
-    }[entry]
-    result = run(cmd)
+                              f'load_from={checkpoint}'],
+        'test': TEST + [cfg, checkpoint, '--work-dir', work],
+    }[command]
+    result = subprocess.run(
+        cmd, env=dict(ENV, **env), capture_output=True, text=True,
+        timeout=600)
     assert result.returncode != 0
-    assert 'error: refusing' in result.stderr and 'was not loaded' in \
-        result.stderr
+    assert last_line(result) == (
+        f'error: refusing {checkpoint}: its pickle calls posix.mkdir, which '
+        'could run code; it was not loaded')
     assert not osp.exists(marker)
     assert not glob.glob(osp.join(work, '*.pth'))
+
+
+def test_mmengine_loads_every_scheme_with_the_safe_loader(tmp_path):
+    assert set(CheckpointLoader._schemes.values()) == \
+        {load_from_weights_only}
+    # A local path that merely contains '://' is a local path, checked.
+    marker = str(tmp_path / 'code_ran')
+    evil = evil_checkpoint(str(tmp_path / 'runs' / 'x://evil.pth'), marker)
+    with pytest.raises(CheckpointError, match='refusing'):
+        _load_checkpoint(evil)
+    with pytest.raises(CheckpointError, match='refusing'):
+        check_checkpoint_fits(torch.nn.Linear(1, 1), evil)
+    with pytest.raises(CheckpointError, match="cannot read pavi:// safely"):
+        _load_checkpoint('pavi://model/x.pth')
+    assert not osp.exists(marker)
+
+
+def test_a_checkpoint_over_http_is_tested(uninterrupted, http_root,
+                                          tmp_path):
+    """Safety keeps URLs working: a training checkpoint (message hub and
+    all) over HTTP passes the check and MMEngine loads and tests it."""
+    cfg, reference = uninterrupted
+    served, url = http_root
+    shutil.copy(osp.join(reference, 'epoch_3.pth'),
+                osp.join(served, 'good_epoch_3.pth'))
+    checkpoint = f'{url}/good_epoch_3.pth'
+    result = run(TEST + [cfg, checkpoint, '--work-dir', str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f'Load checkpoint from {checkpoint}' in result.stdout
+    assert 'accuracy/top1' in result.stdout
+
+
+def test_pretrained_init_cfg_loads_urls_safely(uninterrupted, http_root,
+                                               tmp_path):
+    cfg_path, reference = uninterrupted
+    served, url = http_root
+    marker = str(tmp_path / 'code_ran')
+    evil_checkpoint(osp.join(served, 'pretrained_evil.pth'), marker)
+    shutil.copy(osp.join(reference, 'epoch_1.pth'),
+                osp.join(served, 'pretrained.pth'))
+    cfg = Config.fromfile(cfg_path)
+
+    def backbone_from(name: str) -> torch.nn.Module:
+        cfg.model.backbone.init_cfg = dict(
+            type='Pretrained', checkpoint=f'{url}/{name}', prefix='backbone')
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        return model.backbone
+
+    with pytest.raises(CheckpointError, match='refusing .*was not loaded'):
+        backbone_from('pretrained_evil.pth')
+    assert not osp.exists(marker)
+    trained = load(osp.join(reference, 'epoch_1.pth'))['state_dict']
+    for key, value in backbone_from('pretrained.pth').state_dict().items():
+        assert torch.equal(value, trained[f'backbone.{key}']), key
+
+
+def test_model_zoo_names_go_through_the_safe_loader(http_root, tmp_path,
+                                                    monkeypatch):
+    """``open-mmlab://NAME`` resolves, through MMEngine's table in
+    MMENGINE_HOME, to a URL or to a file there; both are loaded safely."""
+    served, url = http_root
+    marker = str(tmp_path / 'code_ran')
+    evil_checkpoint(osp.join(served, 'zoo_evil.pth'), marker)
+    evil_checkpoint(str(tmp_path / 'zoo_evil.pth'), marker)
+    torch.save({'state_dict': {'w': torch.ones(2)}}, tmp_path / 'good.pth')
+    (tmp_path / 'open_mmlab.json').write_text(json.dumps({
+        'evil_url': f'{url}/zoo_evil.pth',
+        'evil_file': 'zoo_evil.pth',
+        'good': 'good.pth'
+    }))
+    monkeypatch.setenv('MMENGINE_HOME', str(tmp_path))
+    for name in ('evil_url', 'evil_file'):
+        with pytest.raises(CheckpointError, match='refusing'):
+            _load_checkpoint(f'open-mmlab://{name}')
+    assert not osp.exists(marker)
+    assert torch.equal(
+        _load_checkpoint('openmmlab://good')['state_dict']['w'],
+        torch.ones(2))
+    with pytest.raises(CheckpointError, match="no open-mmlab:// model"):
+        _load_checkpoint('open-mmlab://absent')
+
+
+def test_petrel_locations_go_through_the_safe_loader(tmp_path, monkeypatch):
+    """``s3://`` locations are fetched by MMEngine's Petrel backend (here a
+    stand-in that serves ``tmp_path``) and then loaded safely."""
+    from mmengine.fileio import io as fileio
+    from mmengine.fileio.backends import backends
+
+    class FolderAsPetrel(LocalBackend):
+
+        def __init__(self, **kwargs):
+            super().__init__()
+
+        @contextlib.contextmanager
+        def get_local_path(self, filepath):
+            yield str(tmp_path / filepath.split('://', 1)[1])
+
+    monkeypatch.setitem(backends, 'petrel', FolderAsPetrel)
+    monkeypatch.setattr(fileio, 'backend_instances', {})
+    marker = str(tmp_path / 'code_ran')
+    evil_checkpoint(str(tmp_path / 'bucket' / 'evil.pth'), marker)
+    with pytest.raises(CheckpointError, match='refusing s3://bucket/evil'):
+        _load_checkpoint('s3://bucket/evil.pth')
+    assert not osp.exists(marker)
+
+
+def test_resume_with_an_empty_last_checkpoint(uninterrupted, tmp_path):
+    cfg, _ = uninterrupted
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text('\n')
+    result = run(TRAIN + [cfg, '--work-dir', str(work), '--resume'])
+    assert result.returncode != 0
+    assert last_line(result) == (
+        f'error: {work}/last_checkpoint is empty; write the path of the '
+        'checkpoint to resume from into it, or pass --resume CHECKPOINT')
+
+
+def test_a_nan_loss_stops_training(uninterrupted, tmp_path):
+    """std = 0 makes every input inf: the first loss is NaN."""
+    cfg, _ = uninterrupted
+    work = str(tmp_path / 'work')
+    result = run(TRAIN + [cfg, '--work-dir', work, '--cfg-options',
+                          'data_preprocessor.std=[0,0,0]'])
+    assert result.returncode != 0
+    assert last_line(result).startswith(
+        'error: the training loss is not finite at epoch 1, iteration 1 ')
+    assert 'loss_synergy=nan' in last_line(result)
+    assert 'optim_wrapper.optimizer.lr' in last_line(result)
+    assert not glob.glob(osp.join(work, '*.pth'))
+
+
+def test_config_errors_are_one_line(uninterrupted, tmp_path):
+    cfg, _ = uninterrupted
+    result = run(TRAIN + [cfg, '--work-dir', str(tmp_path), '--cfg-options',
+                          'model.aux_head.synergy_loss.alpha=inf'])
+    assert result.returncode == 1
+    assert last_line(result).startswith(
+        'error: SynergyLoss: alpha=inf must be a finite number')
+    assert 'Traceback' not in result.stderr
 
 
 def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
@@ -193,7 +380,11 @@ def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
         str(truncated): 'truncated or corrupt',
         str(text): 'not a PyTorch checkpoint',
         str(tmp_path / 'absent.pth'): 'does not exist',
+        str(tmp_path): 'is a directory',
     }
+    nonfinite = dict(state)
+    nonfinite['backbone.bn1.running_var'] = torch.full((64, ), float('inf'))
+    nonfinite['head.fc.bias'] = torch.full((1000, ), float('nan'))
     bad_states = {
         'shape': ({**state, 'head.fc.weight': torch.zeros(10, 512)},
                   'shape mismatch'),
@@ -202,6 +393,9 @@ def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
         'missing main': ({k: v for k, v in state.items()
                           if not k.startswith('backbone.layer4.')},
                          'missing keys: backbone.layer4'),
+        'nonfinite': (nonfinite, r'has NaN or inf in 2 tensors: '
+                      r'backbone\.bn1\.running_var, head\.fc\.bias; .* '
+                      '--allow-nonfinite'),
     }
     for name, (bad, message) in bad_states.items():
         path = str(tmp_path / f'{name}.pth')
@@ -210,6 +404,8 @@ def test_check_checkpoint_fits_table(uninterrupted, tmp_path):
     for path, message in cases.items():
         with pytest.raises(CheckpointError, match=message):
             check_checkpoint_fits(model, path)
+    check_checkpoint_fits(
+        model, str(tmp_path / 'nonfinite.pth'), allow_nonfinite=True)
     # A plain model's checkpoint lacks only the DKS parts: a valid start.
     plain = str(tmp_path / 'plain.pth')
     torch.save({'state_dict': {k: v for k, v in state.items()
@@ -226,8 +422,8 @@ def test_tools_refuse_a_checkpoint_of_another_model(uninterrupted, tmp_path):
         10, 512)}}, wrong)
     result = run(TEST + [cfg, wrong, '--work-dir', str(tmp_path / 'w')])
     assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith('error:') and 'head.fc.weight' in last_line
+    assert last_line(result).startswith('error:') and \
+        'head.fc.weight' in last_line(result)
 
 
 def test_bf16_autocast_training_step_is_finite():

@@ -336,6 +336,14 @@ def make_bad(kind: str, folder: str, source: str) -> str:
         torch.save(ckpt, path)
     elif kind == 'malicious':
         torch.save({'state_dict': {}, 'x': CodeOnLoad(path + '.ran')}, path)
+    elif kind == 'nonfinite':
+        ckpt = torch.load(source, weights_only=True)
+        ckpt['state_dict']['head.fc.weight'][0, 0] = float('nan')
+        torch.save(ckpt, path)
+    elif kind == 'directory':
+        os.makedirs(path)
+    elif kind == 'url':
+        return 'http://127.0.0.1:9/epoch_3.pth'  # refused before a request
     return path
 
 
@@ -349,6 +357,10 @@ BAD_INPUTS = [
     ('shape_mismatch', None,
      r'shape mismatch .*head\.fc\.weight \(10, 512\) vs \(1000, 512\)'),
     ('malicious', None, r'calls io\.open, which could run code'),
+    ('nonfinite', None,
+     r'has NaN or inf in 1 tensors: head\.fc\.weight; .*--allow-nonfinite'),
+    ('directory', None, 'directory.pth is a directory'),
+    ('url', None, 'strip_heads reads a local file; download it'),
 ]
 
 
@@ -380,6 +392,8 @@ def run_tool(capsys, *args: str) -> tuple:
     sys.argv = ['strip_heads.py', *args]
     try:
         code = tool['main']()
+    except SystemExit as e:  # an error: line
+        code = e.code
     finally:
         sys.argv = argv
     out, err = capsys.readouterr()
@@ -443,6 +457,104 @@ def test_existing_outputs_need_force(dks_config, dks_model, source,
         ['epoch_3_plain.pth', 'epoch_3_plain.py']  # no temporary files left
     assert existing.read_text() != 'earlier output'
     assert Config.fromfile(str(existing)).model.type == 'ImageClassifier'
+
+
+def test_force_replaces_the_whole_result_set(dks_config, source, tmp_path,
+                                             capsys):
+    """An earlier --onnx run's outputs are one set: any of them needs
+    --force, which replaces all of them (no stale ONNX beside new
+    weights)."""
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    onnx = out_dir / 'epoch_3_plain.onnx'
+    onnx.write_text('earlier output')
+    code, _, err = run_tool(capsys, dks_config, source, str(out_dir))
+    assert code != 0 and err == f'error: output exists: {onnx}; pass ' \
+        '--force to replace\n'
+    for ext in ('pth', 'py'):
+        (out_dir / f'epoch_3_plain.{ext}').write_text('earlier output')
+    code, _, err = run_tool(capsys, dks_config, source, str(out_dir),
+                            '--force')
+    assert code == 0, err
+    assert sorted(os.listdir(out_dir)) == \
+        ['epoch_3_plain.pth', 'epoch_3_plain.py']
+
+
+def test_temporaries_of_a_killed_run_are_removed(dks_config, source,
+                                                 tmp_path, capsys):
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    # What atomic_outputs leaves when killed, and look-alikes it must keep.
+    stale = ['.epoch_3_plain.a1b2_c3d.pth', '.epoch_3_plain.zzzzzzzz.py']
+    kept = ['.epoch_3_plain.notmine99.pth', '.epoch_30_plain.a1b2c3d4.pth',
+            'epoch_3_plain.a1b2c3d4.pth']
+    for name in stale + kept:
+        (out_dir / name).write_text('')
+    code, _, err = run_tool(capsys, dks_config, source, str(out_dir))
+    assert code == 0, err
+    assert sorted(os.listdir(out_dir)) == sorted(
+        kept + ['epoch_3_plain.pth', 'epoch_3_plain.py'])
+
+
+def test_a_failed_write_is_one_line(dks_config, source, tmp_path):
+    """A 10 MB file-size limit stands in for a full disk: one error line,
+    no output and no temporary file left."""
+    import resource
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10 << 20, 10 << 20))
+
+    out_dir = tmp_path / 'out'
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'strip_heads.py'),
+         dks_config, source, str(out_dir)],
+        capture_output=True, text=True, preexec_fn=limit_file_size,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f'error: cannot write to {out_dir} (File too large); nothing was ' \
+        'written'
+    assert 'Traceback' not in proc.stderr
+    assert os.listdir(out_dir) == []
+
+
+def test_nonfinite_weights_only_with_allow_nonfinite(dks_config, source,
+                                                     tmp_path, capsys):
+    from mmengine.logging import MMLogger
+    nonfinite = make_bad('nonfinite', str(tmp_path), source)
+    log = tmp_path / 'warnings.log'
+    MMLogger.get_instance(f'strip-{tmp_path.name}', log_file=str(log))
+    out_dir = tmp_path / 'out'
+    # NaN logits never pass the ONNX check.
+    code, _, err = run_tool(capsys, dks_config, nonfinite, str(out_dir),
+                            '--allow-nonfinite', '--onnx', '--shape', '32',
+                            '32')
+    assert code == 1 and err.startswith(
+        'error: ONNX logits differ from PyTorch by nan (tolerance')
+    assert os.listdir(out_dir) == []
+
+    code, _, err = run_tool(capsys, dks_config, nonfinite, str(out_dir),
+                            '--allow-nonfinite')
+    assert code == 0, err
+    assert f'{nonfinite} has NaN or inf in 1 tensors: head.fc.weight ' \
+        '(used anyway: --allow-nonfinite)' in log.read_text()
+    exported = torch.load(
+        str(out_dir / 'nonfinite_plain.pth'), weights_only=True)
+    assert exported['state_dict']['head.fc.weight'][0, 0].isnan()
+
+
+def test_debug_shows_the_traceback(dks_config, source, tmp_path, capsys):
+    config = tmp_path / 'bad_alpha.py'
+    config.write_text(
+        f'_base_ = {dks_config!r}\n'
+        "model = dict(aux_head=dict(synergy_loss=dict(alpha=float('inf'))))\n")
+    args = (str(config), source, str(tmp_path / 'out'))
+    code, out, err = run_tool(capsys, *args)
+    assert code == 1 and out == '' and err == (
+        'error: SynergyLoss: alpha=inf must be a finite number >= 0 (0 = '
+        'plain deep supervision)\n')
+    with pytest.raises(ValueError, match='alpha=inf'):
+        run_tool(capsys, *args, '--debug')
 
 
 def test_ema_weights_are_exported(dks_config, dks_model, tmp_path):

@@ -2,12 +2,13 @@
 MMPretrain model (checkpoint + config, optionally ONNX).
 
     python tools/strip_heads.py CONFIG CHECKPOINT OUT_DIR [--force] [--ema]
-        [--onnx [--shape H W]]
+        [--onnx [--shape H W]] [--allow-nonfinite] [--debug]
 """
 import argparse
 import sys
 
 from mmdks.apis import strip_checkpoint
+from mmdks.utils import add_error_arguments, one_line_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -30,12 +31,13 @@ def parse_args() -> argparse.Namespace:
         nargs=2,
         metavar=('H', 'W'),
         help='ONNX input size (default: the test pipeline crop size)')
+    add_error_arguments(parser)
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    try:
+    with one_line_errors(args.debug):
         summary = strip_checkpoint(
             args.config,
             args.checkpoint,
@@ -43,10 +45,8 @@ def main() -> int:
             force=args.force,
             ema=args.ema,
             onnx=args.onnx,
-            shape=args.shape)
-    except (ValueError, OSError) as e:  # incl. missing files, FileExistsError
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+            shape=args.shape,
+            allow_nonfinite=args.allow_nonfinite)
     before, after = summary['params_before'], summary['params_after']
     print(f'params: {before:,} -> {after:,} ({before - after:,} dropped)')
     weights = 'the EMA weights (state_dict of an EMAHook run)' \

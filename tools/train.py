@@ -1,6 +1,7 @@
 """Train a model with MMEngine's runner, the same way MMPretrain's
-``tools/train.py`` does, with mmdks imported (its modules registered and
-MMEngine checkpoints loadable with torch's safe loader)."""
+``tools/train.py`` does, with mmdks imported (its modules registered, every
+checkpoint loaded with torch's safe loader), the checkpoint to start from
+checked, a stop on a NaN loss and epochs seeded for an exact resume."""
 import argparse
 import os
 
@@ -8,9 +9,12 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmdks  # noqa: F401  registers DKS modules, allowlists ckpt globals
-from mmdks.apis import exit_unless_checkpoint_fits
-from mmdks.utils import (init_cpu_distributed, set_dataloader_defaults,
+import mmdks  # noqa: F401  registers DKS modules and the safe loader
+from mmdks.apis import (CheckpointError, auto_resume_checkpoint,
+                        check_checkpoint_fits)
+from mmdks.engine import EpochSeedHook, FiniteLossHook, NonFiniteLossError
+from mmdks.utils import (add_error_arguments, init_cpu_distributed,
+                         one_line_errors, set_dataloader_defaults,
                          set_work_dir)
 
 
@@ -22,8 +26,8 @@ def parse_args() -> argparse.Namespace:
         '--resume',
         nargs='?',
         const='auto',
-        help='resume from this checkpoint, or without a path from the '
-        'latest checkpoint in the work dir')
+        help='resume from this checkpoint (a file or URL), or without a '
+        'path from the one WORK_DIR/last_checkpoint names')
     parser.add_argument(
         '--amp', action='store_true', help='mixed-precision training')
     parser.add_argument(
@@ -50,6 +54,7 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    add_error_arguments(parser)
     # torch.distributed.launch passes --local-rank (torch >= 2.0).
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -73,6 +78,9 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('resume') and not cfg.get('load_from'):
+        # MMEngine's auto-resume, resolved here so that the file is checked.
+        cfg.load_from = auto_resume_checkpoint(cfg.work_dir)
     set_dataloader_defaults(cfg, not args.no_pin_memory,
                             not args.no_persistent_workers)
     return cfg
@@ -80,13 +88,19 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
-    cfg = apply_args(Config.fromfile(args.config), args)
-    init_cpu_distributed(args.launcher, cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-        else RUNNERS.build(cfg)
-    if cfg.get('load_from'):
-        exit_unless_checkpoint_fits(runner.model, cfg.load_from)
-    runner.train()
+    with one_line_errors(args.debug):
+        cfg = apply_args(Config.fromfile(args.config), args)
+        init_cpu_distributed(args.launcher, cfg)
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+        if cfg.get('load_from'):
+            check_checkpoint_fits(runner.model, cfg.load_from,
+                                  args.allow_nonfinite)
+    for hook in (FiniteLossHook(), EpochSeedHook()):
+        if not any(isinstance(h, type(hook)) for h in runner.hooks):
+            runner.register_hook(hook)
+    with one_line_errors(args.debug, (CheckpointError, NonFiniteLossError)):
+        runner.train()
 
 
 if __name__ == '__main__':

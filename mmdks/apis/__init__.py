@@ -1,11 +1,12 @@
-from .checkpoint import (CheckpointError, check_checkpoint_fits,
-                         exit_unless_checkpoint_fits, load_checkpoint_safely)
+from .checkpoint import (CheckpointError, auto_resume_checkpoint,
+                         check_checkpoint_fits, load_checkpoint_safely,
+                         register_checkpoint_loader)
 from .onnx import export_onnx
 from .plain_config import plain_model_config
 from .strip import strip_checkpoint, strip_state_dict
 
 __all__ = [
-    'CheckpointError', 'check_checkpoint_fits', 'exit_unless_checkpoint_fits',
+    'CheckpointError', 'auto_resume_checkpoint', 'check_checkpoint_fits',
     'export_onnx', 'load_checkpoint_safely', 'plain_model_config',
-    'strip_checkpoint', 'strip_state_dict'
+    'register_checkpoint_loader', 'strip_checkpoint', 'strip_state_dict'
 ]

@@ -33,7 +33,8 @@ def export_onnx(model: torch.nn.Module, path: str,
         and PyTorch on a random batch of 3 (the export traced a batch of 2).
 
     Raises:
-        ValueError: If the difference exceeds ``ONNX_TOLERANCE``.
+        ValueError: If the difference exceeds ``ONNX_TOLERANCE`` or is not
+            finite (NaN logits never pass).
     """
     import onnxruntime
 
@@ -61,7 +62,8 @@ def export_onnx(model: torch.nn.Module, path: str,
     with torch.no_grad():
         expected = model(inputs).numpy()
     diff = float(np.abs(logits - expected).max())
-    if diff > ONNX_TOLERANCE:
+    # Written so that NaN (non-finite weights) fails too.
+    if not diff <= ONNX_TOLERANCE:
         raise ValueError(f'ONNX logits differ from PyTorch by {diff:.3g} '
-                         f'(> {ONNX_TOLERANCE}); nothing was written')
+                         f'(tolerance {ONNX_TOLERANCE}); nothing was written')
     return diff

@@ -8,6 +8,8 @@ config that MMPretrain loads without mmdks installed.
 """
 import datetime
 import hashlib
+import io
+import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -20,8 +22,9 @@ from mmpretrain.registry import MODELS
 from mmdks.models import DKSClassifier
 from mmdks.utils.fileio import atomic_outputs
 from mmdks.version import __version__
-from .checkpoint import (CheckpointError, check_matches, first_keys,
-                         load_checkpoint_safely, mismatches, state_dict_of)
+from .checkpoint import (CheckpointError, check_finite, check_matches,
+                         first_keys, is_remote, load_checkpoint_safely,
+                         mismatches, state_dict_of)
 from .onnx import export_onnx, input_shape_of
 from .plain_config import dks_class, plain_model_config
 
@@ -108,7 +111,8 @@ def strip_checkpoint(config_path: str,
                      force: bool = False,
                      ema: bool = False,
                      onnx: bool = False,
-                     shape: Optional[Tuple[int, int]] = None) -> dict:
+                     shape: Optional[Tuple[int, int]] = None,
+                     allow_nonfinite: bool = False) -> dict:
     """Write the plain MMPretrain model of a DKS checkpoint.
 
     For ``CHECKPOINT = <dir>/<name>.pth`` this writes to ``out_dir``:
@@ -121,12 +125,14 @@ def strip_checkpoint(config_path: str,
     - ``<name>_plain.onnx`` if ``onnx``.
 
     Everything is checked before anything is written, and each file is
-    written to a temporary file that is renamed into place.
+    written to a temporary file that is renamed into place. With ``force``
+    the outputs replace an earlier result set as a whole (a ``.onnx`` of an
+    earlier ``onnx`` run is removed).
 
     Args:
         config_path (str): The DKS training config.
-        checkpoint_path (str): A checkpoint of that config (MMEngine's or a
-            bare state dict).
+        checkpoint_path (str): A local checkpoint of that config (MMEngine's
+            or a bare state dict).
         out_dir (str): Output directory, created if needed.
         force (bool): Replace existing outputs. Defaults to False.
         ema (bool): Require and export the EMA weights of MMEngine's
@@ -135,6 +141,8 @@ def strip_checkpoint(config_path: str,
         onnx (bool): Also export ONNX and check it. Defaults to False.
         shape (tuple, optional): ``(H, W)`` ONNX input; defaults to the test
             pipeline's crop size.
+        allow_nonfinite (bool): Export weights holding NaN or inf (with a
+            warning) instead of refusing them. Defaults to False.
 
     Returns:
         dict: ``params_before``, ``params_after``, ``dropped_keys`` (count),
@@ -144,23 +152,31 @@ def strip_checkpoint(config_path: str,
         backbone), ``outputs`` (paths) and ``onnx_max_abs_diff`` (or None).
 
     Raises:
-        CheckpointError: For a checkpoint that is unreadable, unsafe, not
-            DKS or not of CONFIG.
+        CheckpointError: For a checkpoint that is remote, unreadable,
+            unsafe, not DKS, not of CONFIG or not finite.
         FileExistsError: For existing outputs without ``force``.
+        OSError: If writing fails (e.g. the disk is full); nothing is
+            written then.
         ValueError: For a config that is not DKS or an ONNX mismatch.
     """
+    if is_remote(checkpoint_path):
+        # The export records the source's absolute path and sha256.
+        raise CheckpointError(
+            f'{checkpoint_path}: strip_heads reads a local file; download '
+            'it and pass its path')
     cfg = Config.fromfile(config_path)
     dks_cls = dks_class(cfg)
     plain_cfg = plain_model_config(cfg)
     name = osp.splitext(osp.basename(checkpoint_path))[0] + '_plain'
-    outputs = {
-        'checkpoint': osp.join(out_dir, f'{name}.pth'),
-        'config': osp.join(out_dir, f'{name}.py'),
+    result_set = {
+        kind: osp.join(out_dir, f'{name}.{ext}')
+        for kind, ext in (('checkpoint', 'pth'), ('config', 'py'),
+                          ('onnx', 'onnx'))
     }
+    outputs = {k: p for k, p in result_set.items() if k != 'onnx' or onnx}
     if onnx:
-        outputs['onnx'] = osp.join(out_dir, f'{name}.onnx')
         shape = tuple(shape) if shape is not None else input_shape_of(cfg)
-    existing = [p for p in outputs.values() if osp.exists(p)]
+    existing = [p for p in result_set.values() if osp.exists(p)]
     if existing and not force:
         raise FileExistsError(f'output exists: {first_keys(existing)}; pass '
                               '--force to replace')
@@ -179,6 +195,7 @@ def strip_checkpoint(config_path: str,
     full = dks_model.state_dict()
     expected, aux_keys = strip_state_dict(full, prefixes)
     check_matches(kept, expected, checkpoint_path)
+    check_finite(kept, checkpoint_path, allow_nonfinite)
     # The auxiliary part is dropped anyway: where it differs (another mmdks
     # version, another branch design) the export is still exact, so this is
     # only reported.
@@ -206,12 +223,24 @@ def strip_checkpoint(config_path: str,
         exported['meta']['dataset_meta'] = _plain_meta(
             source_meta['dataset_meta'])
 
-    with atomic_outputs(list(outputs.values())) as temps:
-        temp = dict(zip(outputs, temps))
-        torch.save(exported, temp['checkpoint'])
-        plain_cfg.dump(temp['config'])
-        onnx_diff = export_onnx(plain_model, temp['onnx'], shape) \
-            if onnx else None
+    # torch.save reports a failed write (a full disk) as an opaque
+    # RuntimeError; Python's own write raises OSError.
+    serialized = io.BytesIO()
+    torch.save(exported, serialized)
+    try:
+        with atomic_outputs(list(outputs.values())) as temps:
+            temp = dict(zip(outputs, temps))
+            with open(temp['checkpoint'], 'wb') as f:
+                f.write(serialized.getbuffer())
+            plain_cfg.dump(temp['config'])
+            onnx_diff = export_onnx(plain_model, temp['onnx'], shape) \
+                if onnx else None
+    except OSError as e:
+        raise OSError(f'cannot write to {out_dir} ({e.strerror or e}); '
+                      'nothing was written') from None
+    for kind, path in result_set.items():
+        if kind not in outputs and osp.exists(path):
+            os.remove(path)  # an earlier run's: the set is replaced whole
 
     return dict(
         params_before=_num_params(dks_model),

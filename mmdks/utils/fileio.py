@@ -1,5 +1,6 @@
 """Writing files all or nothing."""
 import contextlib
+import glob
 import os
 import os.path as osp
 import tempfile
@@ -15,7 +16,9 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[List[str]]:
     the same extension (writers such as ``Config.dump`` pick the format
     from it). When the block finishes, every temporary file is renamed onto
     its output (``os.replace``, atomic within a directory); when it raises,
-    every temporary file is removed and no output is touched.
+    every temporary file is removed and no output is touched. Temporary
+    files of an output that a killed run left behind are removed first (so
+    two processes must not write the same outputs at once).
 
     Args:
         paths (Sequence[str]): The files to write; their directories are
@@ -32,6 +35,12 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[List[str]]:
             out_dir = osp.dirname(osp.abspath(path))
             os.makedirs(out_dir, exist_ok=True)
             name, ext = osp.splitext(osp.basename(path))
+            # mkstemp's names: prefix, 8 characters of [a-z0-9_], suffix.
+            for stale in glob.glob(
+                    osp.join(
+                        glob.escape(out_dir), f'.{glob.escape(name)}.' +
+                        '[a-z0-9_]' * 8 + glob.escape(ext))):
+                os.remove(stale)
             fd, temp = tempfile.mkstemp(
                 dir=out_dir, prefix=f'.{name}.', suffix=ext)
             os.close(fd)
