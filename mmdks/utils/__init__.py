@@ -1,12 +1,11 @@
 from .fileio import atomic_outputs
 from .runner_cfg import (init_cpu_distributed, set_dataloader_defaults,
-                         set_work_dir)
+                         set_tta, set_visualization, set_work_dir)
 from .safe_globals import (CHECKPOINT_SAFE_GLOBALS,
                            register_checkpoint_safe_globals)
 
 __all__ = [
-    'CHECKPOINT_SAFE_GLOBALS', 'atomic_outputs',
-    'init_cpu_distributed',
-    'register_checkpoint_safe_globals',
-    'set_dataloader_defaults', 'set_work_dir'
+    'CHECKPOINT_SAFE_GLOBALS', 'atomic_outputs', 'init_cpu_distributed',
+    'register_checkpoint_safe_globals', 'set_dataloader_defaults', 'set_tta',
+    'set_visualization', 'set_work_dir'
 ]
