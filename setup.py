@@ -66,6 +66,7 @@ if __name__ == '__main__':
         long_description=open('README.md', encoding='utf-8').read(),
         long_description_content_type='text/markdown',
         license='Apache License 2.0',
+        license_files=['LICENSE'],
         python_requires='>=3.8',
         packages=find_packages(exclude=('configs', 'tools', 'tests')),
         include_package_data=True,
