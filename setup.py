@@ -70,8 +70,14 @@ if __name__ == '__main__':
         python_requires='>=3.8',
         packages=find_packages(exclude=('configs', 'tools', 'tests')),
         include_package_data=True,
-        install_requires=parse_requirements('requirements/runtime.txt') +
-        parse_requirements('requirements/mminstall.txt'),
+        # No mmcv: over a full mmcv, mmcv-lite would delete its compiled
+        # ops. Install one yourself (requirements/mminstall.txt), or the
+        # `lite` extra where there is none.
+        install_requires=parse_requirements('requirements/runtime.txt'),
         extras_require=dict(
+            lite=[
+                req.replace('mmcv', 'mmcv-lite', 1)
+                for req in parse_requirements('requirements/mminstall.txt')
+            ],
             tests=parse_requirements('requirements/tests.txt')),
         zip_safe=False)

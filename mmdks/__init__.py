@@ -1,6 +1,10 @@
 """mmdks: Deeply-supervised Knowledge Synergy for MMPretrain."""
-from .utils import register_checkpoint_safe_globals
+from .utils import check_dependencies, register_checkpoint_safe_globals
 from .version import __version__
+
+# A missing or unsupported MMCV, MMEngine or MMPretrain fails here, with
+# the command that fixes it, rather than somewhere inside their imports.
+check_dependencies()
 
 # MMEngine 0.10.7 loads its own checkpoints (resume, load_from) with torch's
 # default loader, which is weights-only since torch 2.6.
