@@ -49,7 +49,7 @@ def main() -> None:
     args = parse_args()
     from mmdks.analysis import latest_scalars, val_history
     from mmdks.apis import strip_checkpoint
-    from mmdks.datasets import prepare_fashion_mnist
+    from mmdks.data_preparation import prepare_fashion_mnist
     from mmdks.visualization import plot_dks_curves
 
     work_dir = osp.abspath(args.work_dir)
