@@ -1,5 +1,6 @@
 """mmdks: Deeply-supervised Knowledge Synergy for MMPretrain."""
-from .utils import check_dependencies, register_checkpoint_safe_globals
+from .utils import (check_dependencies, register_checkpoint_safe_globals,
+                    register_model_index)
 from .version import __version__
 
 # A missing or unsupported MMCV, MMEngine or MMPretrain fails here, with
@@ -13,5 +14,8 @@ register_checkpoint_safe_globals()
 from . import models  # noqa: E402,F401  registers the DKS modules
 from . import evaluation  # noqa: E402,F401  registers BranchAccuracy
 from . import engine  # noqa: E402,F401  registers SynergyWarmupHook
+
+# `mmpretrain.list_models('dks*')` and `get_model(name)` know mmdks models.
+register_model_index()
 
 __all__ = ['__version__', 'register_checkpoint_safe_globals']
