@@ -82,5 +82,6 @@ if __name__ == '__main__':
                 req.replace('mmcv', 'mmcv-lite', 1)
                 for req in parse_requirements('requirements/mminstall.txt')
             ],
+            tensorboard=parse_requirements('requirements/optional.txt'),
             tests=parse_requirements('requirements/tests.txt')),
         zip_safe=False)
