@@ -2,9 +2,7 @@
 as the authors released theirs: torchvision ResNets from nn.DataParallel."""
 import os
 import os.path as osp
-import runpy
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,21 +12,14 @@ from mmpretrain import get_model
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
-from conftest import CONFIG_DIR, REPO_ROOT
+from conftest import CONFIG_DIR, REPO_ROOT, run_script
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters',
                 'dks_official_to_mmpretrain.py')
 
 
 def run_tool(*args: str) -> int:
-    old_argv = sys.argv
-    sys.argv = [TOOL, *args]
-    try:
-        runpy.run_path(TOOL, run_name='__main__')
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = old_argv
+    return run_script(TOOL, *args)
 
 
 def released(depth: int, path) -> torch.nn.Module:

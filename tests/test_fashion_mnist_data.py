@@ -4,14 +4,12 @@ import gzip
 import hashlib
 import os
 import os.path as osp
-import runpy
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_script
 from mmdks.data_preparation import FashionMNISTError, prepare_fashion_mnist
 from mmdks.data_preparation import fashion_mnist
 from mmdks.data_preparation.fashion_mnist import DEBIAN_DIR, MD5
@@ -58,14 +56,7 @@ def listing(folder: str) -> dict:
 
 
 def run_tool(*args: str) -> int:
-    old_argv = sys.argv
-    sys.argv = [TOOL, *args]
-    try:
-        runpy.run_path(TOOL, run_name='__main__')
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = old_argv
+    return run_script(TOOL, *args)
 
 
 def test_writes_verified_files_then_only_checks(fake_src, tmp_path):
