@@ -19,12 +19,14 @@ VAL_KEY = re.compile(
     r'^([^/]+/(branch_\d+|main|ensemble)_top1|accuracy/top1)$')
 
 
-def find_scalars_log(work_dir: str) -> str:
+def find_scalars_log(work_dir: str, name: str = 'scalars.json') -> str:
     """The newest ``vis_data/scalars.json`` of a work dir.
 
     Args:
         work_dir (str): A training work dir (or one of its timestamped run
             dirs).
+        name (str): The log's file name (a glob pattern). Defaults to
+            MMEngine's JSON scalar log.
 
     Returns:
         str: The most recently modified scalar log.
@@ -34,12 +36,12 @@ def find_scalars_log(work_dir: str) -> str:
     """
     if not osp.isdir(work_dir):
         raise FileNotFoundError(f'{work_dir} is not a directory')
-    logs = glob.glob(osp.join(work_dir, 'vis_data', 'scalars.json')) + \
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    logs = glob.glob(osp.join(work_dir, 'vis_data', name)) + \
+        glob.glob(osp.join(work_dir, '*', 'vis_data', name))
     if not logs:
         raise FileNotFoundError(
-            f'no */vis_data/scalars.json under {work_dir}: is it the '
-            '--work-dir of a run that has logged at least one iteration?')
+            f'no */vis_data/{name} under {work_dir}: is it the --work-dir '
+            'of a run that has logged at least one iteration?')
     return max(logs, key=lambda p: (osp.getmtime(p), p))
 
 

@@ -1,7 +1,6 @@
 """Read the scalars of a run logged with MMEngine's ``TensorboardVisBackend``
 (``visualizer = dict(vis_backends=[dict(type='TensorboardVisBackend')])``),
 as the records MMEngine's JSON scalar log holds."""
-import glob
 import os.path as osp
 from typing import List, Tuple
 
@@ -17,13 +16,7 @@ def find_event_file(work_dir: str) -> str:
     Raises:
         FileNotFoundError: If there is none.
     """
-    files = glob.glob(
-        osp.join(work_dir, '**', 'vis_data', EVENTS), recursive=True)
-    if not files:
-        raise FileNotFoundError(
-            f'no */vis_data/{EVENTS} under {work_dir}: is it the --work-dir '
-            'of a run logged with TensorboardVisBackend?')
-    return max(files, key=lambda p: (osp.getmtime(p), p))
+    return find_scalars_log(work_dir, EVENTS)
 
 
 def load_event_scalars(path: str) -> List[dict]:
@@ -78,6 +71,8 @@ def load_run_scalars(work_dir: str) -> Tuple[str, List[dict]]:
     try:
         log = find_scalars_log(work_dir)
     except FileNotFoundError as no_json:
+        if not osp.isdir(work_dir):
+            raise
         try:
             log = find_event_file(work_dir)
         except FileNotFoundError as no_events:
