@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 from mmdks.apis import plain_model_config
+from mmdks.models import DKSClassifier
 from mmdks.models.losses import SynergyLoss
 from mmdks.utils.fileio import atomic_outputs
 from .benchmark import flops_and_params
@@ -61,33 +62,28 @@ HEADER = (
     '# these configs was trained here.\n')
 
 
-def complexity(cfg: Config, model: nn.Module,
-               input_size: int) -> Dict[str, int]:
-    """FLOPs and parameters of a config's model, deployed and in training.
+def complexity(model: nn.Module, deployed: nn.Module,
+               inputs: torch.Tensor) -> Dict[str, int]:
+    """FLOPs and parameters of a model in training and deployed.
 
     Args:
-        cfg (Config): A DKS config, or a plain MMPretrain one (its training
-            and deployed model are the same).
-        model (nn.Module): The model built from ``cfg``.
-        input_size (int): Height and width of the one input image.
+        model (nn.Module): The model as trained: a :class:`DKSClassifier`
+            (every classifier is counted) or a plain MMPretrain model.
+        deployed (nn.Module): What is deployed: the plain model of a DKS
+            model, else ``model`` itself.
+        inputs (torch.Tensor): One input image, (1, C, H, W).
 
     Returns:
         dict: ``flops``, ``params`` (deployed), ``train_flops`` and
-        ``train_params`` (every classifier).
+        ``train_params``.
     """
-    inputs = torch.randn(1, cfg.model.backbone.get('in_channels', 3),
-                         input_size, input_size)
-    if not hasattr(model, 'forward_logits'):
-        deployed = train = flops_and_params(model, inputs, training=False)
-    else:
-        train = flops_and_params(model, inputs, training=True)
-        deployed = flops_and_params(
-            MODELS.build(plain_model_config(cfg).model),
-            inputs,
-            training=False)
+    train = flops_and_params(
+        model, inputs, training=isinstance(model, DKSClassifier))
+    deploy = train if deployed is model else flops_and_params(
+        deployed, inputs, training=False)
     return dict(
-        flops=deployed['flops'],
-        params=deployed['params'],
+        flops=deploy['flops'],
+        params=deploy['params'],
         train_flops=train['flops'],
         train_params=train['params'])
 
@@ -98,7 +94,7 @@ def _techniques(cfg: Config, model: nn.Module) -> List[str]:
     names = ['SGD with Momentum'] if optimizer.type == 'SGD' and \
         optimizer.get('momentum') else [optimizer.type]
     names += ['Weight Decay'] * bool(optimizer.get('weight_decay'))
-    if hasattr(model, 'forward_logits'):
+    if isinstance(model, DKSClassifier):
         names.append('Deep Supervision')
         names += ['Knowledge Synergy'] * any(
             isinstance(m, SynergyLoss) and m.alpha > 0
@@ -122,9 +118,13 @@ def model_entry(config: str, root: str, input_size: int) -> dict:
     cfg = Config.fromfile(config)
     name = osp.splitext(osp.basename(config))[0]
     model = MODELS.build(cfg.model)
-    cost = complexity(cfg, model, input_size)
-    deployed_cfg = plain_model_config(cfg) \
-        if cfg.model.type == 'DKSClassifier' else cfg
+    dks = isinstance(model, DKSClassifier)
+    deployed_cfg = plain_model_config(cfg) if dks else cfg
+    inputs = torch.randn(1, cfg.model.backbone.get('in_channels', 3),
+                         input_size, input_size)
+    cost = complexity(model,
+                      MODELS.build(deployed_cfg.model) if dks else model,
+                      inputs)
     dataset = cfg.train_dataloader.dataset.type
     metadata = {
         'FLOPs': cost['flops'],
