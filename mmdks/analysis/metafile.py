@@ -24,12 +24,12 @@ from mmdks.apis import plain_model_config
 from mmdks.models import DKSClassifier
 from mmdks.models.losses import SynergyLoss
 from mmdks.utils.fileio import atomic_outputs
+from mmdks.utils.model_index import MODEL_INDEX
 from .benchmark import flops_and_params
 
 # Config directory (relative to the repository root) -> input size (pixels)
 # of the FLOP count.
 ZOO_DIRS = {'configs': 224, 'configs/cifar100': 32}
-MODEL_INDEX = 'model-index.yml'
 COLLECTION = {
     'Name': 'DKS',
     'Paper': {
