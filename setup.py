@@ -1,17 +1,18 @@
-"""Install mmdks; configs and tools go inside the package as ``mmdks/.mim``
-so that ``mim train/test/run mmdks ...`` find them."""
+"""Install mmdks; configs, tools and the model index go inside the package
+as ``mmdks/.mim`` so that ``mim train/test/run/search mmdks ...`` find
+them."""
 import os
 import os.path as osp
 import shutil
 
 from setuptools import find_packages, setup
 
-MIM_FILES = ('configs', 'tools')
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def add_mim_extension() -> None:
-    """Copy (or, for ``setup.py develop``, symlink) configs and tools into
-    ``mmdks/.mim``.
+    """Copy (or, for ``setup.py develop``, symlink) configs, tools and the
+    model index into ``mmdks/.mim``.
 
     A wheel build (what ``pip install .`` runs) copies; MANIFEST.in puts the
     copies into the wheel. ``pip install -e .`` with setuptools >= 64 runs
@@ -35,6 +36,8 @@ def add_mim_extension() -> None:
             shutil.rmtree(dst)
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_dir), dst)
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
         else:
             shutil.copytree(
                 src, dst, ignore=shutil.ignore_patterns('__pycache__'))
@@ -66,11 +69,19 @@ if __name__ == '__main__':
         long_description=open('README.md', encoding='utf-8').read(),
         long_description_content_type='text/markdown',
         license='Apache License 2.0',
+        license_files=['LICENSE'],
         python_requires='>=3.8',
         packages=find_packages(exclude=('configs', 'tools', 'tests')),
         include_package_data=True,
-        install_requires=parse_requirements('requirements/runtime.txt') +
-        parse_requirements('requirements/mminstall.txt'),
+        # No mmcv: over a full mmcv, mmcv-lite would delete its compiled
+        # ops. Install one yourself (requirements/mminstall.txt), or the
+        # `lite` extra where there is none.
+        install_requires=parse_requirements('requirements/runtime.txt'),
         extras_require=dict(
+            lite=[
+                req.replace('mmcv', 'mmcv-lite', 1)
+                for req in parse_requirements('requirements/mminstall.txt')
+            ],
+            tensorboard=parse_requirements('requirements/optional.txt'),
             tests=parse_requirements('requirements/tests.txt')),
         zip_safe=False)

@@ -6,7 +6,8 @@ import pytest
 
 # Test modules import shared helpers from here or from helpers.py.
 from helpers import (CONFIG_DIR, REPO_ROOT, RunsCode,  # noqa: F401
-                     load_study, make_imagenet_folder, mmpretrain_config)
+                     load_study, make_imagenet_folder, mmpretrain_config,
+                     run_script)
 
 
 @pytest.fixture(scope='session')

@@ -2,6 +2,8 @@
 image folders."""
 import os
 import os.path as osp
+import runpy
+import sys
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
@@ -22,6 +24,19 @@ def mmpretrain_config(relative_path: str) -> str:
     import mmpretrain
     return osp.join(
         osp.dirname(mmpretrain.__file__), '.mim', 'configs', relative_path)
+
+
+def run_script(path: str, *args: str) -> int:
+    """Run a tool in this process, as ``python path args`` would; its exit
+    status (None if it returns without ``sys.exit``)."""
+    old_argv = sys.argv
+    sys.argv = [path, *args]
+    try:
+        runpy.run_path(path, run_name='__main__')
+    except SystemExit as e:
+        return e.code
+    finally:
+        sys.argv = old_argv
 
 
 def load_study():

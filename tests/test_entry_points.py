@@ -5,6 +5,7 @@ install, ``make install``): mim finds configs and tools only in the
 installed package's ``.mim`` folder.
 """
 import glob
+import importlib.metadata
 import json
 import os.path as osp
 import subprocess
@@ -128,3 +129,27 @@ def test_mim_run_finds_the_installed_tools(installed_root, tmp_path):
     assert '.mim/tools/strip_heads.py' in result.stderr
     assert 'error: ' in result.stderr and 'missing.py' in result.stderr
     assert not (tmp_path / 'out').exists()
+
+
+def test_the_model_zoo_is_installed(installed_root, tmp_path):
+    out = run(['mim', 'search', 'mmdks', '--valid-config'],
+              cwd=str(tmp_path)).stdout
+    assert "'dks_resnet50_8xb32_in1k'" in out
+    assert "'dks_wrn28-10_1xb128_cifar100'" in out
+    out = run([
+        sys.executable, '-c', 'import mmdks, mmpretrain; '
+        "print(len(mmpretrain.list_models('dks*'))); "
+        "print(type(mmpretrain.get_model('dks_resnet50_8xb32_in1k')))"
+    ], cwd=str(tmp_path)).stdout.split()
+    assert int(out[0]) > 20
+    assert out[-1] == "'mmdks.models.classifiers.dks_classifier." \
+        "DKSClassifier'>"
+
+
+def test_the_wheel_carries_the_licence(installed_root):
+    metadata = importlib.metadata.metadata('mmdks')
+    assert metadata['License'] == 'Apache License 2.0'
+    assert metadata['License-File'] == 'LICENSE'
+    licence = [f for f in importlib.metadata.files('mmdks')
+               if f.name == 'LICENSE']
+    assert licence and 'Apache License' in licence[0].read_text()

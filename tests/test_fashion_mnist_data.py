@@ -4,15 +4,15 @@ import gzip
 import hashlib
 import os
 import os.path as osp
-import runpy
-import sys
+import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
-from mmdks.datasets import FashionMNISTError, prepare_fashion_mnist
-from mmdks.datasets.fashion_mnist import DEBIAN_DIR, MD5
+from conftest import REPO_ROOT, run_script
+from mmdks.data_preparation import FashionMNISTError, prepare_fashion_mnist
+from mmdks.data_preparation import fashion_mnist
+from mmdks.data_preparation.fashion_mnist import DEBIAN_DIR, MD5
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'dataset_converters',
                 'prepare_fashion_mnist.py')
@@ -56,14 +56,7 @@ def listing(folder: str) -> dict:
 
 
 def run_tool(*args: str) -> int:
-    old_argv = sys.argv
-    sys.argv = [TOOL, *args]
-    try:
-        runpy.run_path(TOOL, run_name='__main__')
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = old_argv
+    return run_script(TOOL, *args)
 
 
 def test_writes_verified_files_then_only_checks(fake_src, tmp_path):
@@ -141,6 +134,17 @@ def test_wrong_existing_output_is_kept_unless_forced(fake_src, tmp_path):
     prepare_fashion_mnist(
         str(out), src, force=True, md5s=md5s, counts=FAKE_COUNTS)
     assert (out / NAMES[2]).read_bytes() == contents[NAMES[2]]
+
+
+def test_without_a_source_it_suggests_apt_get_and_runs_nothing(
+        monkeypatch, tmp_path):
+    # No Debian files and no download: the library names the command and
+    # installs nothing itself.
+    monkeypatch.setattr(fashion_mnist, 'DEBIAN_DIR', str(tmp_path / 'none'))
+    monkeypatch.setattr(subprocess, 'run', None)  # calling it would fail
+    with pytest.raises(FashionMNISTError,
+                       match='`apt-get install dataset-fashion-mnist`'):
+        prepare_fashion_mnist(str(tmp_path / 'out'), download=False)
 
 
 def test_cli_checks_against_the_real_md5s(fake_src, tmp_path, capsys):

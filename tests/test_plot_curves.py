@@ -3,12 +3,12 @@ validation accuracy of a DKS run in one PNG, from MMEngine's scalar log."""
 import json
 import os
 import os.path as osp
-import runpy
 import subprocess
 import sys
 import textwrap
 
-from conftest import CONFIG_DIR, REPO_ROOT, make_imagenet_folder
+from conftest import (CONFIG_DIR, REPO_ROOT, make_imagenet_folder,
+                      run_script)
 from mmdks.utils import find_scalars_log, load_scalars
 from mmdks.visualization import plot_dks_curves
 
@@ -22,14 +22,7 @@ VAL = [
 
 
 def run_tool(*args: str) -> int:
-    old_argv = sys.argv
-    sys.argv = [TOOL, *args]
-    try:
-        runpy.run_path(TOOL, run_name='__main__')
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = old_argv
+    return run_script(TOOL, *args)
 
 
 def write_log(work_dir: str, run: str, records: list) -> str:

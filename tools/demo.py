@@ -48,7 +48,7 @@ def run(cmd: list) -> str:
 def main() -> None:
     args = parse_args()
     from mmdks.apis import strip_checkpoint
-    from mmdks.datasets import prepare_fashion_mnist
+    from mmdks.data_preparation import prepare_fashion_mnist
     from mmdks.utils import latest_scalars, val_history
     from mmdks.visualization import plot_dks_curves
 

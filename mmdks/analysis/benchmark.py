@@ -1,6 +1,7 @@
 """Measure what DKS costs: training step, memory, FLOPs, deployed latency,
 and the synergy loss against a loop over pairs."""
 import itertools
+import math
 import statistics
 import time
 from typing import Callable, Dict, List
@@ -9,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.jit_handles import get_shape
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -149,18 +151,29 @@ class _AllClassifiers(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        m = self.model
-        feats = m.backbone(x)
-        logits = m.aux_head(m.aux_neck(feats))
-        return logits + [m.head(m._main_feats(feats))]
+        return self.model.forward_logits(x)
+
+
+def _attention_flops(inputs: list, outputs: list) -> int:
+    """Multiply-adds of ``scaled_dot_product_attention``: Q K^T and the
+    weighted sum of V, which MMEngine's FlopAnalyzer would count as 0 (its
+    ViT counts then miss the attention that MMPretrain's metafiles
+    include)."""
+    query, key, value = (get_shape(x) for x in inputs[:3])
+    return math.prod(query[:-1]) * key[-2] * (query[-1] + value[-1])
 
 
 def flops_and_params(model: nn.Module, inputs: torch.Tensor,
                      training: bool) -> Dict[str, int]:
     model.eval()
     module = _AllClassifiers(model) if training else model
+    analyzer = FlopAnalyzer(module, (inputs[:1], )).set_op_handle(
+        'aten::scaled_dot_product_attention', _attention_flops)
+    # Modules a forward does not call (losses, dropout at eval) cost
+    # nothing: a warning line for each is noise.
+    analyzer.uncalled_modules_warnings(False)
     with torch.no_grad():
-        flops = FlopAnalyzer(module, (inputs[:1], )).total()
+        flops = analyzer.total()
     return dict(
         flops=int(flops), params=sum(p.numel() for p in model.parameters()))
 

@@ -31,6 +31,11 @@ PROVENANCE_FIELDS = {
     'mmengine': 'mmengine',
 }
 
+# Where run_provenance's ``env`` (MMPretrain's collect_env) keeps the
+# versions; runs recorded before it kept them flat, under the field names.
+ENV_NAMES = {'torch': 'PyTorch', 'mmpretrain': 'MMPreTrain',
+             'mmengine': 'MMEngine'}
+
 Run = Tuple[str, int]  # (method, seed)
 
 
@@ -189,7 +194,8 @@ def provenance_of(record: Mapping) -> Dict[str, str]:
 
     Args:
         record (Mapping): A run's record, with the fields of
-            :func:`run_provenance` and ``device``.
+            :func:`run_provenance` (versions in ``env``, or flat in runs
+            recorded before) and ``device``.
 
     Returns:
         dict: One text per :data:`PROVENANCE_FIELDS` key: the commit
@@ -200,6 +206,8 @@ def provenance_of(record: Mapping) -> Dict[str, str]:
     text = {}
     for key in PROVENANCE_FIELDS:
         value = record.get(key)
+        if value is None and key in ENV_NAMES:
+            value = record.get('env', {}).get(ENV_NAMES[key])
         if value is None:
             text[key] = NOT_RECORDED
         elif key == 'dirty':

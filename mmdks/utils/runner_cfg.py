@@ -2,7 +2,7 @@
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -60,3 +60,54 @@ def init_cpu_distributed(launcher: str, cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+
+
+def set_visualization(cfg: Config,
+                      show: bool = False,
+                      show_dir: Optional[str] = None,
+                      interval: int = 1,
+                      wait_time: float = 2) -> None:
+    """Turn on the config's ``VisualizationHook`` for ``--show`` (a window
+    per image, which needs a display) and ``--show-dir`` (images drawn to
+    files), as MMPretrain's test tool does; nothing without either.
+
+    Raises:
+        ValueError: If the config has no ``default_hooks.visualization``.
+    """
+    if not (show or show_dir):
+        return
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise ValueError(
+            '--show and --show-dir need a VisualizationHook: add '
+            "default_hooks.visualization=dict(type='VisualizationHook') to "
+            'the config')
+    hook.update(
+        enable=True,
+        show=show,
+        out_dir=show_dir,
+        interval=interval,
+        wait_time=wait_time)
+
+
+def set_tta(cfg: Config) -> None:
+    """Wrap the model for test-time augmentation, as MMPretrain's test tool
+    does: the config's ``tta_model`` and ``tta_pipeline`` if it has them,
+    else the average of the scores of each image and its flip.
+
+    The TTA model averages ``pred_score`` only: other fields (a DKS model's
+    ``branch_scores`` under ``eval_branches``) are those of the first view.
+    """
+    tta_model = cfg.get('tta_model',
+                        dict(type='mmpretrain.AverageClsScoreTTA'))
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    if 'tta_pipeline' not in cfg:
+        flip = dict(
+            type='TestTimeAug',
+            transforms=[[
+                dict(type='RandomFlip', prob=1.),
+                dict(type='RandomFlip', prob=0.)
+            ], [pipeline[-1]]])
+        cfg.tta_pipeline = pipeline[:-1] + [flip]
+    cfg.model = ConfigDict(**tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline

@@ -2,11 +2,15 @@
 
     python tools/analysis_tools/plot_dks_curves.py WORK_DIR [--out curves.png]
         [--force]
+
+Reads MMEngine's JSON scalar log (LocalVisBackend, the default) or, for a
+run logged with TensorboardVisBackend only, its event file (needs
+tensorboard).
 """
 import argparse
 import sys
 
-from mmdks.utils import find_scalars_log, load_scalars
+from mmdks.utils import load_run_scalars
 from mmdks.visualization import plot_dks_curves
 
 
@@ -24,9 +28,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     try:
-        log = find_scalars_log(args.work_dir)
-        plotted = plot_dks_curves(load_scalars(log), args.out, args.force)
-    except (OSError, ValueError) as e:
+        log, records = load_run_scalars(args.work_dir)
+        plotted = plot_dks_curves(records, args.out, args.force)
+    except (ImportError, OSError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(f'read {log}')

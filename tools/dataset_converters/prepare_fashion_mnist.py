@@ -3,11 +3,15 @@
 
     python tools/dataset_converters/prepare_fashion_mnist.py [--src DIR]
         [--out data/fashion_mnist] [--no-download] [--force]
+
+Debian's ``dataset-fashion-mnist`` is used when installed; this does not
+install it (``apt-get install dataset-fashion-mnist``; ``tools/demo.sh``
+does, as root).
 """
 import argparse
 import sys
 
-from mmdks.datasets import FashionMNISTError, prepare_fashion_mnist
+from mmdks.data_preparation import FashionMNISTError, prepare_fashion_mnist
 
 
 def parse_args() -> argparse.Namespace:
@@ -16,7 +20,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--src',
         help='dir with the four files (.gz or raw); default: Debian\'s '
-        'dataset-fashion-mnist package, else a download')
+        'dataset-fashion-mnist package if installed, else a download')
     parser.add_argument(
         '--out',
         default='data/fashion_mnist',

@@ -2,17 +2,17 @@
 
 MMPretrain 1.2.0 reads the four *un-gzipped* idx files from ``data_root``
 (the training pair unless ``test_mode=True``). The files come from a source
-dir (``.gz`` or raw), Debian's ``dataset-fashion-mnist`` package, or the
-canonical URL, and are checked by the md5 of their decompressed content
-(Debian recompresses the archives, so their ``.gz`` md5 differ from
-upstream's; the content is the same) and by their idx headers.
+dir (``.gz`` or raw), Debian's ``dataset-fashion-mnist`` package (installed
+by you or ``tools/demo.sh``, never from here), or the canonical URL, and
+are checked by the md5 of their decompressed content (Debian recompresses
+the archives, so their ``.gz`` md5 differ from upstream's; the content is
+the same) and by their idx headers.
 """
 import gzip
 import hashlib
 import os
 import os.path as osp
 import shutil
-import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -23,6 +23,8 @@ from mmdks.utils.fileio import atomic_outputs
 URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 DEBIAN_PACKAGE = 'dataset-fashion-mnist'
+# Installing a system package is left to the user (or tools/demo.sh).
+APT_HINT = f"install Debian's package (`apt-get install {DEBIAN_PACKAGE}`)"
 # md5 of the decompressed files.
 MD5 = {
     'train-images-idx3-ubyte': 'f4a8712d7a061bf5bd6d2ca38dc4d50a',
@@ -110,17 +112,6 @@ def _has_all(src_dir: str) -> bool:
         or osp.isfile(osp.join(src_dir, n + '.gz')) for n in MD5)
 
 
-def _apt_install() -> bool:
-    """Install Debian's package when we may (root on Debian/Ubuntu)."""
-    if not (hasattr(os, 'geteuid') and os.geteuid() == 0
-            and shutil.which('apt-get')):
-        return False
-    print(f'installing {DEBIAN_PACKAGE} with apt-get')
-    result = subprocess.run(['apt-get', 'install', '-y', DEBIAN_PACKAGE],
-                            stdout=subprocess.DEVNULL)
-    return result.returncode == 0 and _has_all(DEBIAN_DIR)
-
-
 def _download(name: str, tmp_dir: str) -> str:
     url = f'{URL}{name}.gz'
     path = osp.join(tmp_dir, name + '.gz')
@@ -131,8 +122,7 @@ def _download(name: str, tmp_dir: str) -> str:
     except (urllib.error.URLError, OSError) as e:
         raise FashionMNISTError(
             f'could not download {url} ({e}); fetch the four .gz files by '
-            f'hand and pass --src DIR, or install the Debian package '
-            f'{DEBIAN_PACKAGE}') from None
+            f'hand and pass --src DIR, or {APT_HINT}') from None
     return path
 
 
@@ -162,9 +152,10 @@ def prepare_fashion_mnist(
 
     Files already in ``out_dir`` that verify are kept, so a second run only
     checks. Missing files are taken from, in this order: ``src_dir`` if
-    given, Debian's ``/usr/share/datasets/fashion-mnist``, that package
-    installed with apt-get (as root on Debian/Ubuntu), or the canonical URL.
-    Each is decompressed to a temporary file, verified, then renamed.
+    given, Debian's ``/usr/share/datasets/fashion-mnist`` (package
+    ``dataset-fashion-mnist``, which this never installs: error messages
+    give the command), or the canonical URL. Each is decompressed to a
+    temporary file, verified, then renamed.
 
     Args:
         out_dir (str): The ``data_root`` for MMPretrain's ``FashionMNIST``.
@@ -207,11 +198,12 @@ def prepare_fashion_mnist(
     if src_dir is not None:
         if not osp.isdir(src_dir):
             raise FashionMNISTError(f'--src {src_dir} is not a directory')
-    elif _has_all(DEBIAN_DIR) or _apt_install():
+    elif _has_all(DEBIAN_DIR):
         src_dir = DEBIAN_DIR
     elif not download:
         raise FashionMNISTError(
-            f'no source for {", ".join(todo)}: pass --src DIR')
+            f'no source for {", ".join(todo)}: pass --src DIR, or '
+            f'{APT_HINT}')
 
     for name in todo:
         if src_dir is None:
