@@ -21,7 +21,7 @@ from mmpretrain.registry import MODELS
 import mmdks  # noqa: F401
 from conftest import CONFIG_DIR, REPO_ROOT, RunsCode
 from mmdks.apis import CheckpointError, check_checkpoint_fits
-from mmdks.apis.checkpoint import load_from_weights_only
+from mmdks.apis.checkpoint_loader import load_from_weights_only
 from mmdks.utils import CHECKPOINT_SAFE_GLOBALS, latest_scalars
 
 ENV = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')

@@ -1,12 +1,14 @@
-from .checkpoint import (CheckpointError, auto_resume_checkpoint,
-                         check_checkpoint_fits, load_checkpoint_safely,
-                         register_checkpoint_loader)
+from .checkpoint import check_checkpoint_fits, check_finite
+from .checkpoint_loader import (CheckpointError, auto_resume_checkpoint,
+                                load_checkpoint_safely,
+                                register_checkpoint_loader)
 from .onnx import export_onnx
 from .plain_config import plain_model_config
 from .strip import strip_checkpoint, strip_state_dict
 
 __all__ = [
     'CheckpointError', 'auto_resume_checkpoint', 'check_checkpoint_fits',
-    'export_onnx', 'load_checkpoint_safely', 'plain_model_config',
-    'register_checkpoint_loader', 'strip_checkpoint', 'strip_state_dict'
+    'check_finite', 'export_onnx', 'load_checkpoint_safely',
+    'plain_model_config', 'register_checkpoint_loader', 'strip_checkpoint',
+    'strip_state_dict'
 ]

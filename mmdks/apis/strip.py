@@ -22,9 +22,10 @@ from mmpretrain.registry import MODELS
 from mmdks.models import DKSClassifier
 from mmdks.utils.fileio import atomic_outputs
 from mmdks.version import __version__
-from .checkpoint import (CheckpointError, check_finite, check_matches,
-                         first_keys, is_remote, load_checkpoint_safely,
-                         mismatches, state_dict_of)
+from .checkpoint import (check_finite, check_matches, mismatches,
+                         state_dict_of)
+from .checkpoint_loader import (CheckpointError, first_keys, is_remote,
+                                load_checkpoint_safely)
 from .onnx import export_onnx, input_shape_of
 from .plain_config import dks_class, plain_model_config
 

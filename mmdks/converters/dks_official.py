@@ -21,8 +21,9 @@ from mmpretrain.models import ResNet
 from mmpretrain.models.backbones.resnet import Bottleneck
 from mmpretrain.registry import MODELS
 
-from mmdks.apis.checkpoint import (CheckpointError, first_keys,
-                                   load_checkpoint_safely, mismatches)
+from mmdks.apis.checkpoint import mismatches
+from mmdks.apis.checkpoint_loader import (CheckpointError, first_keys,
+                                          load_checkpoint_safely)
 from mmdks.models import DKSClassifier
 from mmdks.utils.fileio import atomic_outputs
 from mmdks.version import __version__
