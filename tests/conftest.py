@@ -4,10 +4,8 @@ import threading
 
 import pytest
 
-# Test modules import shared helpers from here or from helpers.py.
-from helpers import (CONFIG_DIR, REPO_ROOT, RunsCode,  # noqa: F401
-                     load_study, make_imagenet_folder, mmpretrain_config,
-                     run_script)
+# Fixtures only; test modules import their helpers from helpers.py.
+from helpers import make_imagenet_folder
 
 
 @pytest.fixture(scope='session')

@@ -8,7 +8,7 @@ import sys
 import torch
 from mmengine.config import Config
 
-from conftest import CONFIG_DIR, REPO_ROOT
+from helpers import CONFIG_DIR, REPO_ROOT
 from mmdks.analysis import benchmark as bench
 
 CONFIG = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')

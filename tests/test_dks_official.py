@@ -12,7 +12,7 @@ from mmpretrain import get_model
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
-from conftest import CONFIG_DIR, REPO_ROOT, run_script
+from helpers import CONFIG_DIR, REPO_ROOT, run_script
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters',
                 'dks_official_to_mmpretrain.py')

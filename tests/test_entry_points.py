@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from conftest import RunsCode
+from helpers import RunsCode
 
 CONFIG = 'dks_resnet18_8xb32_in1k.py'
 

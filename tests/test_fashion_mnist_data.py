@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, run_script
+from helpers import REPO_ROOT, run_script
 from mmdks.data_preparation import FashionMNISTError, prepare_fashion_mnist
 from mmdks.data_preparation import fashion_mnist
 from mmdks.data_preparation.fashion_mnist import DEBIAN_DIR, MD5

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from test_reliability import (ENV, TRAIN, load, run, write_rank_dump_config,
                               write_small_config)
 

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 import mmdks
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from mmdks.utils.dependency import VERSIONS, check_dependencies
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import mmdks  # noqa: F401  registers the model index
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from mmdks.analysis.metafile import (MODEL_INDEX, PAPER_ERRORS,
                                      PAPER_SOURCE, ZOO_DIRS, model_entry)
 from mmdks.models import DKSClassifier

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import (CONFIG_DIR, REPO_ROOT, make_imagenet_folder,
-                      run_script)
+from helpers import (CONFIG_DIR, REPO_ROOT, make_imagenet_folder,
+                     run_script)
 from mmdks.utils import find_scalars_log, load_scalars
 from mmdks.visualization import plot_dks_curves
 

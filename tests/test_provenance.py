@@ -7,7 +7,7 @@ import mmengine
 import mmpretrain
 import torch
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from mmdks.analysis import run_provenance
 
 

@@ -19,7 +19,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
-from conftest import CONFIG_DIR, REPO_ROOT, RunsCode
+from helpers import CONFIG_DIR, REPO_ROOT, RunsCode
 from mmdks.apis import CheckpointError, check_checkpoint_fits
 from mmdks.apis.checkpoint_loader import load_from_weights_only
 from mmdks.utils import CHECKPOINT_SAFE_GLOBALS, latest_scalars

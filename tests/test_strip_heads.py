@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 import os.path as osp
-import runpy
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from mmengine.model import ExponentialMovingAverage
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
-from helpers import CONFIG_DIR, PROBE_SIZE, REPO_ROOT
+from helpers import CONFIG_DIR, PROBE_SIZE, REPO_ROOT, run_script
 from mmdks.apis import (CheckpointError, plain_model_config, strip_checkpoint,
                         strip_state_dict)
 
@@ -387,15 +386,7 @@ def test_bad_input_writes_nothing(kind, config, message, dks_config, source,
 def run_tool(capsys, *args: str) -> tuple:
     """``tools/strip_heads.py ARGS`` in this process: (exit code, stdout,
     stderr)."""
-    tool = runpy.run_path(osp.join(REPO_ROOT, 'tools', 'strip_heads.py'))
-    argv = sys.argv
-    sys.argv = ['strip_heads.py', *args]
-    try:
-        code = tool['main']()
-    except SystemExit as e:  # an error: line
-        code = e.code
-    finally:
-        sys.argv = argv
+    code = run_script(osp.join(REPO_ROOT, 'tools', 'strip_heads.py'), *args)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -633,8 +624,8 @@ def trained(tmp_path_factory, dks_config, imagenet_folder) -> str:
     return str(work_dir / 'epoch_1.pth')
 
 
-def test_real_checkpoint_with_mim_test(dks_config, trained, imagenet_folder,
-                                      tmp_path):
+def test_real_checkpoint_with_mim_test(dks_config, trained,
+                                       imagenet_folder, tmp_path):
     """A real MMEngine checkpoint (message hub, optimizer, schedulers) loads
     with the safe loader and strips, and MMPretrain's own test script runs
     the result without mmdks."""

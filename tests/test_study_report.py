@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import load_study
+from helpers import load_study
 
 COMMIT_A, COMMIT_B = 'a' * 40, 'b' * 40
 VERSIONS = dict(torch='2.14.1', mmpretrain='1.2.0', mmengine='0.10.7')

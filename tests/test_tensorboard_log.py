@@ -8,7 +8,7 @@ import sys
 import pytest
 from mmengine.visualization import Visualizer
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from mmdks.utils import (find_scalars_log, load_event_scalars,
                          load_run_scalars, load_scalars)
 from mmdks.utils.scalar_log import EVENTS

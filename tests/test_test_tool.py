@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
-from conftest import CONFIG_DIR, REPO_ROOT
+from helpers import CONFIG_DIR, REPO_ROOT
 from mmdks.utils import set_tta, set_visualization
 
 TEST = [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py')]

@@ -8,7 +8,8 @@ the synergy warm-up in a ``trained_iters`` buffer. Run this once, from a
 checkout of that commit, to regenerate the files beside it::
 
     git worktree add /tmp/mmdks-0.1 c5df216
-    PYTHONPATH=/tmp/mmdks-0.1 python tests/data/legacy/make_legacy_checkpoints.py
+    PYTHONPATH=/tmp/mmdks-0.1 \
+        python tests/data/legacy/make_legacy_checkpoints.py
 
 It trains a tiny DKS ResNet for one epoch on 8 generated images (an
 MMEngine checkpoint with optimizer state, for resume), builds a tiny
