@@ -1,19 +1,18 @@
 """Measure what DKS costs: training step, memory, FLOPs, deployed latency,
 and the synergy loss against a loop over pairs."""
-import itertools
 import statistics
 import time
 from typing import Callable, Dict, List
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from mmdks.analysis.reference_loss import reference_synergy
 from mmdks.apis import plain_model_config, strip_state_dict
 from mmdks.models.losses import SynergyLoss
 
@@ -184,18 +183,6 @@ def stripped(cfg: Config, dks: nn.Module, device: str) -> nn.Module:
     return plain.eval()
 
 
-def loop_synergy(logits: torch.Tensor, temperature: float = 1.0):
-    """The reference code's form: one KL call per ordered pair."""
-    total = logits.new_zeros(())
-    for m, n in itertools.permutations(range(len(logits)), 2):
-        target = F.softmax(logits[n] / temperature, dim=1).detach()
-        total = total + F.kl_div(
-            F.log_softmax(logits[m] / temperature, dim=1),
-            target,
-            reduction='batchmean') * temperature**2
-    return total
-
-
 def synergy_timings(num_classifiers: int, batch_size: int, num_classes: int,
                     repeats: int, device: str) -> Dict[str, float]:
     """Forward + backward time of ours and of the loop form."""
@@ -203,9 +190,9 @@ def synergy_timings(num_classifiers: int, batch_size: int, num_classes: int,
         num_classifiers, batch_size, num_classes, device=device,
         requires_grad=True)
     ours = SynergyLoss().to(device)
-    return median_times(
-        dict(ours=lambda: ours(logits).backward(),
-             loop=lambda: loop_synergy(logits).backward()), repeats, device)
+    steps = dict(ours=lambda: ours(logits).backward(),
+                 loop=lambda: reference_synergy(logits).backward())
+    return median_times(steps, repeats, device)
 
 
 def activation_memory_mb(model: nn.Module, inputs: torch.Tensor,
@@ -254,4 +241,3 @@ def _in_channels(cfg: Config) -> int:
 
 def _num_classes(cfg: Config) -> int:
     return cfg.model.head.num_classes
-
