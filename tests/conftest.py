@@ -3,7 +3,15 @@ import os.path as osp
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+# Triton chooses its interpreter once, when it is imported: without a GPU,
+# choose it before any test imports Triton, so that the fused synergy
+# loss's kernels run on CPU tensors (tests/test_fused_synergy.py). Nothing
+# else here runs Triton on the CPU.
+if not torch.cuda.is_available():
+    os.environ.setdefault('TRITON_INTERPRET', '1')
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
