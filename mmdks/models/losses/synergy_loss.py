@@ -188,14 +188,14 @@ class SynergyLoss(nn.Module):
             linearly from 0 (needs :class:`SynergyWarmupHook`). Defaults to
             0 (no ramp).
         fused (bool, optional): Run the loss as two Triton kernels
-            (forward, backward) instead of the eager closed form's nine
-            operators: same value and gradient (1e-6 relative in float32),
-            a fraction of the host's launch work. ``None`` fuses CUDA
-            logits where Triton imports, except under ``torch.compile``
-            (which fuses the eager form itself); ``True`` insists (and
-            runs Triton's interpreter on CPU logits under
-            ``TRITON_INTERPRET=1``); ``False`` never fuses. Defaults to
-            None.
+            (forward, backward) and a sum instead of the eager closed
+            form's 6 operators (11 smoothed): same value and gradient
+            (1e-6 relative in float32), a fraction of the host's work.
+            ``None`` fuses CUDA logits where Triton imports, except under
+            ``torch.compile`` (which fuses the eager form itself);
+            ``True`` insists (and runs Triton's interpreter on CPU logits
+            under ``TRITON_INTERPRET=1``); ``False`` never fuses.
+            Defaults to None.
     """
 
     def __init__(self,
