@@ -6,6 +6,7 @@ eager closed form without it. With ``TRITON_INTERPRET=1`` set before
 Triton is imported, the kernels run in Triton's interpreter, on CPU
 tensors (how the tests check them on a machine without a GPU).
 """
+import contextlib
 from typing import Optional, Tuple
 
 import torch
@@ -17,7 +18,6 @@ from torch.autograd.function import once_differentiable
 # classes are swept in chunks.
 MAX_TILE = 4096
 SCALE_BLOCK = 1024
-DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 @triton.jit
@@ -111,6 +111,13 @@ def _scale_kernel(grad_dir_ptr, grad_output_ptr, out_ptr, numel,
     tl.store(out_ptr + i, grad.to(out_ptr.dtype.element_ty), mask=ok)
 
 
+def _launching_on(device: torch.device):
+    """Triton launches on the current CUDA device: make it the tensors'."""
+    if device.type == 'cuda':
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
+
+
 def fused_forward(logits: torch.Tensor, weights: torch.Tensor,
                   grad_weights: Optional[torch.Tensor], temperature: float,
                   eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -138,12 +145,15 @@ def fused_forward(logits: torch.Tensor, weights: torch.Tensor,
                   max(16, MAX_TILE // block_k))
     row_loss = logits.new_empty(batch_size, dtype=torch.float32)
     grad_dir = torch.empty_like(logits, dtype=torch.float32)
-    _forward_kernel[(batch_size, )](
-        logits, weights, weights if grad_weights is None else grad_weights,
-        row_loss, grad_dir, batch_size, num_classes, 1 / temperature, eps,
-        NUM_CLASSIFIERS=num_classifiers, BLOCK_K=block_k, BLOCK_C=block_c,
-        SMOOTH=bool(eps), GRAD_WEIGHTS=grad_weights is not None,
-        num_warps=8 if block_k * block_c >= 2048 else 4)
+    with _launching_on(logits.device):
+        _forward_kernel[(batch_size, )](
+            logits, weights,
+            weights if grad_weights is None else grad_weights, row_loss,
+            grad_dir, batch_size, num_classes, 1 / temperature, eps,
+            NUM_CLASSIFIERS=num_classifiers, BLOCK_K=block_k,
+            BLOCK_C=block_c, SMOOTH=bool(eps),
+            GRAD_WEIGHTS=grad_weights is not None,
+            num_warps=8 if block_k * block_c >= 2048 else 4)
     # Summed here, not by atomics: the same logits give the same loss.
     return row_loss.sum(), grad_dir
 
@@ -153,16 +163,17 @@ def fused_backward(grad_dir: torch.Tensor, grad_output: torch.Tensor,
     """``grad_dir * grad_output / T`` in ``dtype``, in one kernel."""
     out = torch.empty_like(grad_dir, dtype=dtype)
     numel = grad_dir.numel()
-    _scale_kernel[(triton.cdiv(numel, SCALE_BLOCK), )](
-        grad_dir, grad_output, out, numel, 1 / temperature,
-        BLOCK=SCALE_BLOCK)
+    with _launching_on(grad_dir.device):
+        _scale_kernel[(triton.cdiv(numel, SCALE_BLOCK), )](
+            grad_dir, grad_output, out, numel, 1 / temperature,
+            BLOCK=SCALE_BLOCK)
     return out
 
 
 class FusedPairwiseKL(torch.autograd.Function):
     """:class:`~mmdks.models.losses.synergy_loss._PairwiseKL` in Triton
     kernels: the same arguments, value and gradient, computed in float32
-    from logits of any of :data:`DTYPES`, the gradient returned in the
+    from float32, float16 or bfloat16 logits, the gradient returned in the
     logits' dtype. Differentiable once."""
 
     @staticmethod
