@@ -59,10 +59,11 @@ class Pairs(NamedTuple):
     per student, minus the cross terms. Without smoothing, its gradient
     with respect to ``z_m / T`` is ``(L @ p)_m + shift_m * p_m`` with
     ``shift = A.sum(1) - A.sum(0)``: the students' and the teachers' pair
-    counts differ only for one-way sets. The fused kernel takes that
-    gradient as ``G @ p`` with ``G = diag(A.sum(1)) - A`` instead (one more
-    K-term mix, free inside a kernel), which leaves a pure teacher exactly
-    zero without a separate subtraction.
+    counts differ only for one-way sets. For those the fused kernel takes
+    that gradient as ``G @ p`` with ``G = diag(A.sum(1)) - A`` instead, and
+    weights the smoothed form's ratios by ``G @ q`` (one more K-term mix,
+    free inside a kernel): a pure teacher's row of ``G`` is zero, so its
+    gradient is exactly zero.
     """
     weights: torch.Tensor  # (K, K): scale * L
     grad_shift: Optional[torch.Tensor]  # (K, 1, 1); None where all zero
