@@ -3,10 +3,14 @@ CUDA: here on the CPU under Triton's interpreter (small shapes, a few
 seconds); tests/test_gpu.py runs the same comparison compiled on a GPU."""
 import itertools
 import os
+import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from conftest import REPO_ROOT
 from mmdks.models.losses import PAIR_MODES, SynergyLoss, synergy_loss
 
 pytest.importorskip('triton')
@@ -116,3 +120,14 @@ def test_fused_true_names_what_is_missing(monkeypatch):
     assert SynergyLoss()(logits).item() > 0  # None falls back
     with pytest.raises(ValueError, match='fused'):
         SynergyLoss(fused='yes')
+
+
+def test_kernels_compile_for_an_h100_without_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tests',
+                                  'compile_fused_kernels.py')],
+        env=dict(env, PYTHONPATH=REPO_ROOT, TRITON_CACHE_DIR=str(tmp_path)),
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'compiled for sm_90' in result.stdout
