@@ -279,7 +279,8 @@ def _times_table(title: str, times: dict, device: str) -> list:
 
 
 def _value(value: Optional[float]) -> str:
-    return '' if value is None else f'{value:.3f}'
+    # Four significant digits: a loss's share of a step can be 1e-4.
+    return '' if value is None else f'{value:#.4g}'
 
 
 def markdown(report: dict) -> str:
@@ -326,8 +327,9 @@ def markdown(report: dict) -> str:
     for name, v in report['ratios'].items():
         bound = '/'.join('-' if b is None else 'yes' if b else 'no'
                          for b in v['host_bound'])
-        lines.append(f"| {name} | {v['median']:.3f} | {v['low']:.3f}-"
-                     f"{v['high']:.3f} | {_value(v['gpu'])} | {bound} |")
+        lines.append(f"| {name} | {_value(v['median'])} | "
+                     f"{_value(v['low'])}-{_value(v['high'])} | "
+                     f"{_value(v['gpu'])} | {bound} |")
     lines += ['', '| target | verdict | median | blocks |',
               '|---|---|---|---|']
     for name, t in report['targets'].items():
