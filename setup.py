@@ -3,6 +3,7 @@ as ``mmdks/.mim`` so that ``mim train/test/run/search mmdks ...`` find
 them."""
 import os
 import os.path as osp
+import re
 import shutil
 
 from setuptools import find_packages, setup
@@ -82,6 +83,10 @@ if __name__ == '__main__':
                 req.replace('mmcv', 'mmcv-lite', 1)
                 for req in parse_requirements('requirements/mminstall.txt')
             ],
-            tensorboard=parse_requirements('requirements/optional.txt'),
+            # One extra per optional package: `.[tensorboard]`, `.[timm]`.
+            **{
+                re.split('[<>=!~;]', req)[0].strip(): [req]
+                for req in parse_requirements('requirements/optional.txt')
+            },
             tests=parse_requirements('requirements/tests.txt')),
         zip_safe=False)

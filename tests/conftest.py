@@ -1,11 +1,20 @@
 import functools
 import http.server
+import os
 import threading
 
 import pytest
+import torch
+
+# Triton chooses its interpreter once, when it is imported: without a GPU,
+# choose it before any test imports Triton, so that the fused synergy
+# loss's kernels run on CPU tensors (tests/test_fused_synergy.py). Nothing
+# else here runs Triton on the CPU.
+if not torch.cuda.is_available():
+    os.environ.setdefault('TRITON_INTERPRET', '1')
 
 # Fixtures only; test modules import their helpers from helpers.py.
-from helpers import make_imagenet_folder
+from helpers import make_imagenet_folder  # noqa: E402
 
 
 @pytest.fixture(scope='session')

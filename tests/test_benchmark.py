@@ -5,6 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -20,7 +21,7 @@ def test_variants_and_activation_memory():
     models = {v: bench.build(cfg, v, 'cpu') for v in bench.VARIANTS}
     assert models['ds'].aux_head.synergy_loss.alpha == 0
     assert not hasattr(models['baseline'], 'aux_neck')
-    inputs, samples = bench.fake_batch(2, 32, 3, 1000, 'cpu')
+    inputs, samples = bench.fake_batch(cfg, 2, 32, 'cpu')
     memory = {
         v: bench.activation_memory_mb(m, inputs, samples)
         for v, m in models.items()
@@ -34,7 +35,7 @@ def test_stripped_model_equals_dks_main_path_and_flops_match_baseline():
     cfg = Config.fromfile(CONFIG)
     dks = bench.build(cfg, 'dks', 'cpu').eval()
     deployed = bench.stripped(cfg, dks, 'cpu')
-    inputs, _ = bench.fake_batch(2, 32, 3, 1000, 'cpu')
+    inputs, _ = bench.fake_batch(cfg, 2, 32, 'cpu')
     with torch.no_grad():
         assert torch.equal(deployed(inputs), dks(inputs, mode='tensor'))
     baseline = bench.build(cfg, 'baseline', 'cpu')
@@ -45,16 +46,9 @@ def test_stripped_model_equals_dks_main_path_and_flops_match_baseline():
         baseline, inputs, False)['flops']
 
 
-def test_loop_synergy_is_the_same_quantity():
-    logits = torch.randn(4, 8, 10)
-    torch.testing.assert_close(
-        bench.loop_synergy(logits), bench.SynergyLoss()(logits),
-        rtol=1e-5, atol=1e-5)
-
-
 def test_dks_runs_only_the_loss_more_operators_than_ds():
     cfg = Config.fromfile(CONFIG)
-    inputs, samples = bench.fake_batch(2, 32, 3, 1000, 'cpu')
+    inputs, samples = bench.fake_batch(cfg, 2, 32, 'cpu')
     ops = {
         v: len(bench.operators(bench.forward_backward_fn(
             bench.build(cfg, v, 'cpu'), inputs, samples)))
@@ -66,19 +60,46 @@ def test_dks_runs_only_the_loss_more_operators_than_ds():
     assert ops['ds'] < ops['dks'] <= ops['ds'] + loss + 3
 
 
-def test_tool_with_compiled_loss_writes_json_and_markdown(tmp_path):
-    out = tmp_path / 'r18.json'
+def run_tool(out, *args: str) -> dict:
     result = subprocess.run(
         [sys.executable, TOOL, CONFIG, '--batch-size', '2', '--input-size',
-         '32', '--repeats', '1', '--compile-loss', '--out', str(out)],
+         '32', '--blocks', '2', '--block-steps', '1', '--out', str(out)] +
+        list(args),
         env=dict(os.environ, PYTHONPATH=REPO_ROOT), capture_output=True,
-        text=True, timeout=600)
+        text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
-    assert set(report['train_step_s']) == set(bench.VARIANTS)
+    return json.loads(out.read_text())
+
+
+def test_tool_with_compiled_loss_and_overrides_writes_json_and_markdown(
+        tmp_path):
+    out = tmp_path / 'r18.json'
+    report = run_tool(out, '--compile-loss', '--cfg-options',
+                      'model.head.num_classes=10')
+    assert set(report['steps']) == set(bench.VARIANTS) | {'loss'}
+    for times in report['steps'].values():
+        assert len(times['wall_blocks']) == 2 and times['gpu_s'] is None
     assert report['operators']['baseline'] < report['operators']['dks']
+    assert {'dks/ds', 'loss/dks', 'stripped/baseline', 'loop/ours (K4)'} <= \
+        set(report['ratios'])
     assert len(report['targets']) == 9
-    assert all(isinstance(t['met'], bool) for t in report['targets'].values())
+    assert all(t['verdict'] in ('met', 'missed', 'unresolved')
+               for t in report['targets'].values())
     assert report['compile_loss'] is True
+    # The overrides reach the models: a 10-class head.
+    assert report['cfg_options'] == {'model.head.num_classes': 10}
+    assert report['complexity']['baseline']['params'] == \
+        11_689_512 - 990 * 513
     text = (tmp_path / 'r18.md').read_text()
     assert 'synergy loss compiled' in text and 'synergy loss / dks' in text
+
+
+@pytest.mark.slow
+def test_tool_times_the_compiled_step_with_the_eager_losses(tmp_path):
+    report = run_tool(tmp_path / 'r18.json', '--variants', 'dks',
+                      '--compile-step', 'default')
+    assert set(report['steps']) == {'dks', 'loss', 'dks_compile-default'}
+    assert 'dks_compile-default/dks' in report['ratios']
+    target = report['targets'][
+        'dks_compile-default: losses within 0.0001 of eager']
+    assert target['verdict'] == 'met', target

@@ -1,6 +1,7 @@
-"""What only a CUDA machine can check: SyncBN across two processes and AMP
-training. Skipped where no GPU is present (CI); run on purpose with
-``pytest tests/test_gpu.py`` on a GPU machine."""
+"""What only a CUDA machine can check: SyncBN across two processes, AMP
+training, and the fused synergy loss compiled for the GPU. Skipped where
+no GPU is present (CI); run on purpose with ``pytest tests/test_gpu.py`` on
+a GPU machine."""
 import os
 import os.path as osp
 import subprocess
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 from helpers import REPO_ROOT
+from mmdks.models.losses import SynergyLoss, synergy_loss
+from test_fused_synergy import SETTINGS, assert_fused_matches_eager
 from test_reliability import (ENV, TRAIN, load, run, write_rank_dump_config,
                               write_small_config)
 
@@ -83,3 +86,27 @@ def test_amp_training_and_resume_on_cuda(imagenet_folder, tmp_path):
     assert any(not torch.equal(ckpt['state_dict'][k], final['state_dict'][k])
                for k in ckpt['state_dict'] if k.startswith('aux_neck.'))
     assert os.path.exists(osp.join(work, 'last_checkpoint'))
+
+
+@pytest.mark.parametrize('setting', SETTINGS)
+def test_fused_synergy_loss_matches_eager(setting):
+    # A DKS ResNet's classifiers: K = 4, a batch of 64, ImageNet's classes.
+    assert_fused_matches_eager((4, 64, 1000), 'cuda', *setting)
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 10), (6, 32, 5000),
+                                   (3, 128, 21843)])
+@pytest.mark.parametrize('pairs,eps', [('dense', 0.0), ('top_down', 1e-8)])
+def test_fused_synergy_loss_matches_eager_on_other_shapes(shape, pairs, eps):
+    assert_fused_matches_eager(shape, 'cuda', pairs, 1.5, eps,
+                               torch.float32)
+
+
+def test_cuda_logits_take_the_fused_loss_by_default(monkeypatch):
+    fused = synergy_loss.fused_pairwise_kl()
+    assert fused is not None, "Triton comes with torch's CUDA builds"
+    calls = []
+    monkeypatch.setattr(synergy_loss, 'fused_pairwise_kl',
+                        lambda: calls.append(1) or fused)
+    SynergyLoss()(torch.randn(3, 8, 10, device='cuda'))
+    assert calls

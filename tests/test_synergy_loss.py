@@ -1,27 +1,9 @@
-import itertools
-
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmdks.analysis.benchmark import operators
+from mmdks.analysis.reference_loss import reference_synergy
 from mmdks.models.losses import PAIR_MODES, SynergyLoss
-
-
-def loop_synergy(logits, pairs, temperature, alpha):
-    """The reference code's form: one KL call per ordered pair."""
-    num = len(logits)
-    total = logits[0].new_zeros(())
-    for m, n in itertools.product(range(num), range(num)):
-        teaches = {'dense': n != m, 'top_down': n > m,
-                   'bottom_up': n < m}[pairs]
-        if not teaches:
-            continue
-        target = F.softmax(logits[n] / temperature, dim=1).detach()
-        log_student = F.log_softmax(logits[m] / temperature, dim=1)
-        total = total + F.kl_div(
-            log_student, target, reduction='batchmean') * temperature**2
-    return alpha * total
 
 
 @pytest.mark.parametrize('pairs', PAIR_MODES)
@@ -34,7 +16,7 @@ def test_matches_loop_in_value_and_gradient(pairs, num_classifiers,
               for _ in range(num_classifiers)]
     ours = SynergyLoss(alpha=0.7, temperature=temperature, pairs=pairs)(
         logits)
-    ref = loop_synergy(logits, pairs, temperature, alpha=0.7)
+    ref = reference_synergy(logits, pairs, temperature, alpha=0.7)
     assert ours.item() > 0
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
     ours_grads = torch.autograd.grad(ours, logits)
@@ -43,27 +25,6 @@ def test_matches_loop_in_value_and_gradient(pairs, num_classifiers,
     for g, r, x in zip(ours_grads, ref_grads, logits):
         r = torch.zeros_like(x) if r is None else r
         torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-12)
-
-
-def reference_code_synergy(logits, pairs, temperature, alpha, eps=1e-8):
-    """The reference code's loss, transcribed: wrn_DKS/KL_divergence.py
-    smooths both distributions, ``x' = (x + eps) / (1 + C eps)``, and takes
-    ``mean_b sum_c p' log(p' / q')``; its main.py sums that over every
-    ordered pair with the teacher's logits detached. Generalised to T and
-    the one-way pair sets like :func:`loop_synergy`."""
-    num, num_classes = len(logits), logits[0].size(1)
-    total = logits[0].new_zeros(())
-    for m, n in itertools.product(range(num), range(num)):
-        if not {'dense': n != m, 'top_down': n > m,
-                'bottom_up': n < m}[pairs]:
-            continue
-        p = F.softmax(logits[n].detach() / temperature, dim=1)
-        q = F.softmax(logits[m] / temperature, dim=1)
-        p_ = (p + eps) / (1.0 + num_classes * eps)
-        q_ = (q + eps) / (1.0 + num_classes * eps)
-        kl = torch.mean(torch.sum(p_ * torch.log(p_ / q_), 1))
-        total = total + kl * temperature**2
-    return alpha * total
 
 
 def _relative(x, ref):
@@ -81,12 +42,14 @@ def test_eps_reproduces_the_reference_code(pairs, scale, num_classes,
     torch.manual_seed(int(scale) + num_classes)
     logits = scale * torch.randn(3, 8, num_classes, dtype=torch.float64)
     ref_in = logits.clone().requires_grad_()
-    ref = reference_code_synergy(list(ref_in), pairs, temperature, 0.7)
+    ref = reference_synergy(list(ref_in), pairs, temperature, 0.7,
+                            eps=1e-8)
     ref_grad, = torch.autograd.grad(ref, ref_in)
     # The reference itself in float32, as it ran: where saturation leaves
     # float32 too few digits (scale 30), ours may err as much as it does.
     ref32_in = logits.float().requires_grad_()
-    ref32 = reference_code_synergy(list(ref32_in), pairs, temperature, 0.7)
+    ref32 = reference_synergy(list(ref32_in), pairs, temperature, 0.7,
+                              eps=1e-8)
     ref32_grad, = torch.autograd.grad(ref32, ref32_in)
     float32_tol = max(1e-6, 4 * _relative(ref32_grad, ref_grad))
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, float32_tol)):
@@ -107,7 +70,7 @@ def test_eps_matches_the_reference_on_half_precision_logits(dtype):
     torch.manual_seed(0)
     logits = (8 * torch.randn(4, 16, 100)).to(dtype)
     ref_in = logits.double().requires_grad_()
-    ref = reference_code_synergy(list(ref_in), 'dense', 1.0, 1.0)
+    ref = reference_synergy(list(ref_in), 'dense', 1.0, 1.0, eps=1e-8)
     ref_grad, = torch.autograd.grad(ref, ref_in)
     ours_in = logits.clone().requires_grad_()
     ours = SynergyLoss(eps=1e-8)(ours_in)
@@ -135,7 +98,7 @@ def test_float32_stacked_input_matches_loop():
     torch.manual_seed(0)
     logits = torch.randn(4, 16, 100)
     ours = SynergyLoss()(logits)
-    ref = loop_synergy(list(logits), 'dense', 1.0, 1.0)
+    ref = reference_synergy(list(logits), 'dense', 1.0, 1.0)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -238,7 +201,7 @@ def test_nearly_equal_classifiers_keep_the_loss_in_float32():
     torch.manual_seed(0)
     shared = 3 * torch.randn(1, 256, 1000, dtype=torch.float64)
     logits = shared + 1e-2 * torch.randn(4, 256, 1000, dtype=torch.float64)
-    ref = loop_synergy(list(logits), 'dense', 1.0, 1.0)
+    ref = reference_synergy(list(logits), 'dense', 1.0, 1.0)
     ours = SynergyLoss()(logits.float()).double()
     assert (ours - ref).abs() < 1e-4 * ref
 
@@ -251,9 +214,9 @@ def test_nearly_agreeing_classifiers_log_a_value_as_good_as_the_loop(noise):
     torch.manual_seed(0)
     shared = 5 * torch.randn(1, 256, 1000, dtype=torch.float64)
     logits = shared + noise * torch.randn(3, 256, 1000, dtype=torch.float64)
-    ref = loop_synergy(list(logits), 'dense', 1.0, 1.0)
+    ref = reference_synergy(list(logits), 'dense', 1.0, 1.0)
     ours = SynergyLoss()(logits.float()).double()
-    loop = loop_synergy(list(logits.float()), 'dense', 1.0, 1.0).double()
+    loop = reference_synergy(list(logits.float()), 'dense', 1.0, 1.0).double()
     assert abs(ours - ref) <= min(abs(loop - ref), 100 * noise * ref)
 
 

@@ -1,14 +1,15 @@
-"""Measure what DKS costs: training step, memory, FLOPs, deployed latency,
-and the synergy loss against a loop over pairs."""
-import itertools
+"""Measure what DKS costs: training steps, memory, FLOPs, deployed
+latency, and the synergy loss against the per-pair reference.
+
+Each function builds one measurable thing (a model, a step, a memory
+figure); :mod:`mmdks.analysis.benchmark_report` times them together and
+judges the targets."""
+import copy
 import math
-import statistics
-import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from mmengine.config import Config
@@ -16,6 +17,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from mmdks.analysis.reference_loss import reference_synergy
 from mmdks.apis import plain_model_config, strip_state_dict
 from mmdks.models.losses import SynergyLoss
 
@@ -42,13 +44,19 @@ def variant_model_cfg(cfg: Config, variant: str) -> dict:
 
 
 def build(cfg: Config, variant: str, device: str) -> nn.Module:
+    """One variant (see :func:`variant_model_cfg`), initialised, on
+    ``device``."""
     model = MODELS.build(variant_model_cfg(cfg, variant))
     model.init_weights()
     return model.to(device)
 
 
-def fake_batch(batch_size: int, size: int, in_channels: int,
-               num_classes: int, device: str):
+def fake_batch(cfg: Config, batch_size: int, size: int,
+               device: str) -> Tuple[torch.Tensor, List[DataSample]]:
+    """Random images of the config's input channels, labels cycling
+    through its classes."""
+    in_channels = cfg.model.backbone.get('in_channels', 3)
+    num_classes = cfg.model.head.num_classes
     inputs = torch.randn(batch_size, in_channels, size, size, device=device)
     samples = [
         DataSample().set_gt_label(i % num_classes).to(device)
@@ -57,60 +65,65 @@ def fake_batch(batch_size: int, size: int, in_channels: int,
     return inputs, samples
 
 
-def _sync(device: str) -> None:
+def sync_fn(device: str) -> Callable[[], None]:
+    """What waits for ``device`` to finish its queued work."""
     if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def median_times(steps: Dict[str, Callable[[], None]], repeats: int,
-                 device: str, warmup: int = 2) -> Dict[str, float]:
-    """Median wall time of each step in seconds.
-
-    The steps are timed in turn, round after round, so that drift of the
-    machine (clock boost, other load) reaches all of them alike; comparing
-    ratios of these medians is the point.
-    """
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            _sync(device)
-            start = time.perf_counter()
-            step()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def forward_backward_fn(model: nn.Module, inputs, samples,
-                        amp: bool = False) -> Callable[[], None]:
-    """The forward and backward of a training step, into fresh gradients."""
+                        amp: bool = False) -> Callable[[], dict]:
+    """The forward and backward of a training step, into fresh gradients;
+    the step returns its loss terms."""
     model.train()
     device_type = inputs.device.type
 
-    def forward_backward() -> None:
+    def forward_backward() -> dict:
         with torch.autocast(device_type, enabled=amp):
             losses = model(inputs, samples, mode='loss')
         loss = sum(v for k, v in losses.items() if 'loss' in k)
         model.zero_grad(set_to_none=True)
         loss.backward()
+        return losses
 
     return forward_backward
 
 
-def train_step_fn(model: nn.Module, inputs, samples,
-                  amp: bool = False) -> Callable[[], None]:
-    """One SGD step: forward, backward and the optimizer update."""
+def train_step_fn(model: nn.Module,
+                  inputs,
+                  samples,
+                  amp: bool = False,
+                  compile_mode: Optional[str] = None) -> Callable[[], dict]:
+    """One SGD step: forward, backward and the optimizer update.
+
+    Args:
+        model (nn.Module): The model, in training mode.
+        inputs (Tensor): Images, (N, C, H, W).
+        samples (list[DataSample]): Their labels.
+        amp (bool): Under autocast (no loss scaler: a scaler's overflow
+            check waits for the GPU mid-step). Defaults to False.
+        compile_mode (str, optional): ``torch.compile`` the whole step, as
+            MMEngine's ``compile=True`` compiles ``train_step`` (forward,
+            backward, update); ``'default'`` or a ``torch.compile`` mode
+            (``'reduce-overhead'`` adds CUDA graphs). Defaults to None
+            (eager).
+
+    Returns:
+        callable: The step; it returns the loss terms it trained on.
+    """
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     forward_backward = forward_backward_fn(model, inputs, samples, amp)
 
-    def step() -> None:
-        forward_backward()
+    def step() -> dict:
+        losses = forward_backward()
         optimizer.step()
+        return losses
 
-    return step
+    if compile_mode is None:
+        return step
+    return torch.compile(
+        step, mode=None if compile_mode == 'default' else compile_mode)
 
 
 class _OperatorLog(TorchDispatchMode):
@@ -143,15 +156,16 @@ def operators(fn: Callable[[], None]) -> List[str]:
     return log.names
 
 
-class _AllClassifiers(nn.Module):
-    """Forward through every classifier, for FLOP counting of training."""
+class _ForwardLogits(nn.Module):
+    """A DKS model's ``forward_logits`` as a module's forward, which is
+    what :class:`FlopAnalyzer` traces."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        return self.model.forward_logits(x)
+    def forward(self, inputs: torch.Tensor) -> List[torch.Tensor]:
+        return self.model.forward_logits(inputs)
 
 
 def _attention_flops(inputs: list, outputs: list) -> int:
@@ -165,8 +179,10 @@ def _attention_flops(inputs: list, outputs: list) -> int:
 
 def flops_and_params(model: nn.Module, inputs: torch.Tensor,
                      training: bool) -> Dict[str, int]:
+    """Forward FLOPs of one image and the parameter count; ``training``
+    counts every classifier of a DKS model, else only the deployed path."""
     model.eval()
-    module = _AllClassifiers(model) if training else model
+    module = _ForwardLogits(model) if training else model
     analyzer = FlopAnalyzer(module, (inputs[:1], )).set_op_handle(
         'aten::scaled_dot_product_attention', _attention_flops)
     # Modules a forward does not call (losses, dropout at eval) cost
@@ -179,13 +195,19 @@ def flops_and_params(model: nn.Module, inputs: torch.Tensor,
 
 
 def synergy_loss_fn(model: nn.Module,
-                    inputs: torch.Tensor) -> Callable[[], None]:
+                    inputs: torch.Tensor,
+                    amp: bool = False,
+                    fused: Optional[bool] = None) -> Callable[[], None]:
     """Forward and backward of the synergy loss alone, on the logits of the
-    model's K classifiers for ``inputs``."""
-    with torch.no_grad():
-        logits = torch.stack(_AllClassifiers(model)(inputs))
+    model's K classifiers for ``inputs`` (half-precision ones with
+    ``amp``), with the model's loss or a copy with another ``fused``."""
+    with torch.no_grad(), torch.autocast(inputs.device.type, enabled=amp):
+        logits = torch.stack(model.forward_logits(inputs))
     logits.requires_grad_()
     loss = model.aux_head.synergy_loss
+    if fused is not None:
+        loss = copy.copy(loss)
+        loss.fused = fused
     return lambda: loss(logits).backward()
 
 
@@ -197,28 +219,23 @@ def stripped(cfg: Config, dks: nn.Module, device: str) -> nn.Module:
     return plain.eval()
 
 
-def loop_synergy(logits: torch.Tensor, temperature: float = 1.0):
-    """The reference code's form: one KL call per ordered pair."""
-    total = logits.new_zeros(())
-    for m, n in itertools.permutations(range(len(logits)), 2):
-        target = F.softmax(logits[n] / temperature, dim=1).detach()
-        total = total + F.kl_div(
-            F.log_softmax(logits[m] / temperature, dim=1),
-            target,
-            reduction='batchmean') * temperature**2
-    return total
-
-
-def synergy_timings(num_classifiers: int, batch_size: int, num_classes: int,
-                    repeats: int, device: str) -> Dict[str, float]:
-    """Forward + backward time of ours and of the loop form."""
+def synergy_loss_steps(num_classifiers: int, batch_size: int,
+                       num_classes: int,
+                       device: str) -> Dict[str, Callable[[], None]]:
+    """Forward + backward of the synergy loss on random logits: ``ours``
+    (fused on CUDA), ``eager`` (the closed form; CUDA only, where it
+    differs from ``ours``) and ``loop`` (:func:`reference_synergy`)."""
     logits = torch.randn(
         num_classifiers, batch_size, num_classes, device=device,
         requires_grad=True)
-    ours = SynergyLoss().to(device)
-    return median_times(
-        dict(ours=lambda: ours(logits).backward(),
-             loop=lambda: loop_synergy(logits).backward()), repeats, device)
+    losses = dict(ours=SynergyLoss())
+    if device.startswith('cuda'):
+        losses['eager'] = SynergyLoss(fused=False)
+    losses['loop'] = reference_synergy
+    return {
+        name: (lambda loss=loss: loss(logits).backward())
+        for name, loss in losses.items()
+    }
 
 
 def activation_memory_mb(model: nn.Module, inputs: torch.Tensor,
@@ -261,10 +278,9 @@ def cuda_peak_mb(model: nn.Module, inputs: torch.Tensor,
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
-def _in_channels(cfg: Config) -> int:
-    return cfg.model.backbone.get('in_channels', 3)
-
-
-def _num_classes(cfg: Config) -> int:
-    return cfg.model.head.num_classes
-
+def loss_differences(reference: Dict[str, torch.Tensor],
+                     other: Dict[str, torch.Tensor]) -> float:
+    """Largest relative difference between two steps' loss terms."""
+    return max(((other[k].float() - v.float()).abs() /
+                v.float().abs().clamp_min(1e-12)).item()
+               for k, v in reference.items() if 'loss' in k)

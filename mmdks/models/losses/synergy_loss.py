@@ -1,4 +1,6 @@
+import functools
 import math
+import os
 from typing import Dict, NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -14,6 +16,8 @@ REFERENCE_EPS = 1e-8
 # change of the target: at 1e-4 and 1000 classes it already moves 9% of
 # every distribution's mass to uniform.
 MAX_EPS = 1e-4
+# Logits the Triton kernels read (they compute in float32).
+FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def pair_mask(num_classifiers: int, pairs: str,
@@ -55,10 +59,15 @@ class Pairs(NamedTuple):
     per student, minus the cross terms. Without smoothing, its gradient
     with respect to ``z_m / T`` is ``(L @ p)_m + shift_m * p_m`` with
     ``shift = A.sum(1) - A.sum(0)``: the students' and the teachers' pair
-    counts differ only for one-way sets.
+    counts differ only for one-way sets. For those the fused kernel takes
+    that gradient as ``G @ p`` with ``G = diag(A.sum(1)) - A`` instead, and
+    weights the smoothed form's ratios by ``G @ q`` (one more K-term mix,
+    free inside a kernel): a pure teacher's row of ``G`` is zero, so its
+    gradient is exactly zero.
     """
     weights: torch.Tensor  # (K, K): scale * L
     grad_shift: Optional[torch.Tensor]  # (K, 1, 1); None where all zero
+    grad_weights: Optional[torch.Tensor]  # (K, K): scale * G; None if L
     count: int  # number of pairs
 
 
@@ -182,6 +191,15 @@ class SynergyLoss(nn.Module):
         warmup_iters (int): Optimizer steps over which alpha ramps up
             linearly from 0 (needs :class:`SynergyWarmupHook`). Defaults to
             0 (no ramp).
+        fused (bool, optional): Run the loss as two Triton kernels
+            (forward, backward) and a sum instead of the eager closed
+            form's 6 operators (11 smoothed): same value and gradient
+            (1e-6 relative in float32), a fraction of the host's work.
+            ``None`` fuses CUDA logits where Triton imports, except under
+            ``torch.compile`` (which fuses the eager form itself);
+            ``True`` insists (and runs Triton's interpreter on CPU logits
+            under ``TRITON_INTERPRET=1``); ``False`` never fuses.
+            Defaults to None.
     """
 
     def __init__(self,
@@ -190,7 +208,8 @@ class SynergyLoss(nn.Module):
                  pairs: str = 'dense',
                  reduction: str = 'sum',
                  eps: float = 0.0,
-                 warmup_iters: int = 0) -> None:
+                 warmup_iters: int = 0,
+                 fused: Optional[bool] = None) -> None:
         super().__init__()
         if reduction not in ('sum', 'mean'):
             raise ValueError(f'SynergyLoss: reduction={reduction!r} must be '
@@ -208,6 +227,10 @@ class SynergyLoss(nn.Module):
         if not _is_real(temperature) or not 0 < temperature < math.inf:
             raise ValueError(f'SynergyLoss: temperature={temperature!r} '
                              'must be a finite number > 0')
+        if fused not in (None, True, False):
+            raise ValueError(f'SynergyLoss: fused={fused!r} must be None '
+                             '(the Triton kernels on CUDA where Triton is), '
+                             'True or False')
         if not _is_real(eps) or not 0 <= eps <= MAX_EPS:
             raise ValueError(
                 f'SynergyLoss: eps={eps!r} must be a number in [0, '
@@ -220,6 +243,7 @@ class SynergyLoss(nn.Module):
         self.reduction = reduction
         self.eps = float(eps)
         self.warmup_iters = warmup_iters
+        self.fused = fused
         self._pair_sets: Dict[tuple, Pairs] = {}
         # Set by SynergyWarmupHook; a tensor, so that neither the hook nor
         # a compiled graph needs the value on the host.
@@ -257,20 +281,26 @@ class SynergyLoss(nn.Module):
                 "SynergyWarmupHook')] to the config")
         # Compute in float32 at least: half-precision probabilities of
         # saturated predictions underflow and their sums lose the KL.
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-        pairs = self._pairs(logits)
-        loss = _PairwiseKL.apply(logits, pairs, self.temperature, self.eps)
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        pairs = self._pairs(logits, dtype)
+        if self._use_fused(logits):
+            # The kernels read half-precision logits as they are.
+            loss = fused_pairwise_kl().apply(logits, pairs, self.temperature,
+                                             self.eps)
+        else:
+            loss = _PairwiseKL.apply(
+                logits.to(dtype), pairs, self.temperature, self.eps)
         if self.warmup_iters:
             loss = loss * self.warmup_factor
         return loss
 
-    def _pairs(self, logits: torch.Tensor) -> Pairs:
-        """The pair set with the loss's scale, in the logits' dtype and
+    def _pairs(self, logits: torch.Tensor, dtype: torch.dtype) -> Pairs:
+        """The pair set with the loss's scale, in ``dtype`` on the logits'
         device, made once per shape, device and dtype (no per-step
         kernels)."""
         num_classifiers, batch_size, num_classes = logits.shape
         key = (num_classifiers, batch_size, num_classes, logits.device,
-               logits.dtype)
+               dtype)
         if key not in self._pair_sets:
             mask = pair_mask(num_classifiers, self.pairs, logits.device)
             count = int(mask.sum().item())
@@ -280,13 +310,49 @@ class SynergyLoss(nn.Module):
                 scale /= count
             mask = mask.double() * scale
             shift = mask.sum(1) - mask.sum(0)
-            has_shift = not self.eps and bool(shift.any())
+            one_way = bool(shift.any())
             self._pair_sets[key] = Pairs(
-                (torch.diag(mask.sum(0)) - mask).to(logits.dtype),
-                shift[:, None, None].to(logits.dtype) if has_shift else None,
-                count)
+                (torch.diag(mask.sum(0)) - mask).to(dtype),
+                shift[:, None, None].to(dtype)
+                if one_way and not self.eps else None,
+                (torch.diag(mask.sum(1)) - mask).to(dtype)
+                if one_way else None, count)
         return self._pair_sets[key]
+
+    def _use_fused(self, logits: torch.Tensor) -> bool:
+        """Whether this call runs the Triton kernels (see ``fused``)."""
+        if self.fused is False:
+            return False
+        if self.fused is None:
+            # Under torch.compile the eager form is traced and fused by
+            # the compiler instead.
+            return (logits.is_cuda and logits.dtype in FUSED_DTYPES
+                    and not torch.compiler.is_compiling()
+                    and fused_pairwise_kl() is not None)
+        if fused_pairwise_kl() is None:
+            raise RuntimeError('SynergyLoss: fused=True needs Triton '
+                               '(pip install triton), or set fused=None')
+        if logits.dtype not in FUSED_DTYPES:
+            raise ValueError(
+                f'SynergyLoss: fused=True takes logits of {FUSED_DTYPES}, '
+                f'got {logits.dtype}; set fused=None to fall back')
+        if not logits.is_cuda and os.environ.get('TRITON_INTERPRET') != '1':
+            raise ValueError(
+                'SynergyLoss: fused=True runs on CUDA tensors, or on the '
+                'CPU under Triton\'s interpreter (TRITON_INTERPRET=1)')
+        return True
 
 
 def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@functools.lru_cache(maxsize=None)
+def fused_pairwise_kl() -> Optional[type]:
+    """The Triton form of :class:`_PairwiseKL`, or None without Triton
+    (imported on first use: a CPU run never needs it)."""
+    try:
+        from .fused_synergy import FusedPairwiseKL
+    except ImportError:
+        return None
+    return FusedPairwiseKL
