@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from mmdks.models.losses import PAIR_MODES, SynergyLoss, synergy_loss
 
 pytest.importorskip('triton')

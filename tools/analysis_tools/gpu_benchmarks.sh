@@ -51,7 +51,8 @@ run() {
     python3 -c 'import torch, triton; print(torch.__version__,
         triton.__version__)'
     local r=configs/dks_resnet d=docs/benchmarks/resnet
-    local gpu=(--input-size 224 --device cuda --blocks 5 --block-steps 10)
+    local gpu=(--input-size 224 --device cuda --blocks 5 --block-steps 10
+        --cfg-options model.aux_head.synergy_loss.fused=True)
     step 90 'fused loss vs eager' \
         python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py -k fused
     # The issue's targets: loss <= 1% of a step, DKS/DS <= 1.02 (AMP).

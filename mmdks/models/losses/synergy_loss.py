@@ -199,7 +199,10 @@ class SynergyLoss(nn.Module):
             ``torch.compile`` (which fuses the eager form itself);
             ``True`` insists (and runs Triton's interpreter on CPU logits
             under ``TRITON_INTERPRET=1``); ``False`` never fuses.
-            Defaults to None.
+            Defaults to False: the kernels are tested in Triton's
+            interpreter and compiled for an H100, but have not yet run on
+            a GPU (``tests/test_gpu.py``,
+            ``tools/analysis_tools/gpu_benchmarks.sh``).
     """
 
     def __init__(self,
@@ -209,7 +212,7 @@ class SynergyLoss(nn.Module):
                  reduction: str = 'sum',
                  eps: float = 0.0,
                  warmup_iters: int = 0,
-                 fused: Optional[bool] = None) -> None:
+                 fused: Optional[bool] = False) -> None:
         super().__init__()
         if reduction not in ('sum', 'mean'):
             raise ValueError(f'SynergyLoss: reduction={reduction!r} must be '
