@@ -127,7 +127,7 @@ def fused_forward(logits: torch.Tensor, weights: torch.Tensor,
         logits (Tensor): (K, N, C), float32, float16 or bfloat16; computed
             in float32.
         weights (Tensor): (K, K) float32, ``scale * L`` (see
-            :class:`~mmdks.models.losses.synergy_loss.Pairs`).
+            :class:`~mmdks.models.losses.pairwise_kl.Pairs`).
         grad_weights (Tensor, optional): (K, K) float32, ``scale * G``;
             None where it equals ``weights`` (dense pairs).
         temperature (float): Softmax temperature T.
@@ -171,7 +171,7 @@ def fused_backward(grad_dir: torch.Tensor, grad_output: torch.Tensor,
 
 
 class FusedPairwiseKL(torch.autograd.Function):
-    """:class:`~mmdks.models.losses.synergy_loss._PairwiseKL` in Triton
+    """:class:`~mmdks.models.losses.pairwise_kl.PairwiseKL` in Triton
     kernels: the same arguments, value and gradient, computed in float32
     from float32, float16 or bfloat16 logits, the gradient returned in the
     logits' dtype. Differentiable once."""
