@@ -49,6 +49,7 @@ def main() -> None:
     args = parse_args()
     from mmdks.apis import strip_checkpoint
     from mmdks.data_preparation import prepare_fashion_mnist
+    from mmdks.structures import MAIN, classifier_of, classifier_order
     from mmdks.utils import latest_scalars, val_history
     from mmdks.visualization import plot_dks_curves
 
@@ -73,7 +74,7 @@ def main() -> None:
          '--work-dir', train_dir])
     records = latest_scalars(train_dir)
     branch_keys = sorted({k for r in records for k in r
-                          if k.startswith('branch/')})
+                          if k.startswith('branch/') and k.endswith('_top1')})
     final = {k: val_history(records, k)[-1][1] for k in branch_keys}
     plot = osp.join(work_dir, 'curves.png')
     plot_dks_curves(records, plot, force=True)
@@ -89,10 +90,8 @@ def main() -> None:
                'test_dataloader.persistent_workers=False'])
     stripped = float(re.findall(r'accuracy/top1: ([0-9.]+)', out)[-1])
 
-    rows = sorted(((k.split('/', 1)[1].replace('_top1', ''), v)
-                   for k, v in final.items()),
-                  key=lambda row: (row[0] == 'ensemble', row[0] == 'main',
-                                   row[0]))
+    rows = sorted(((classifier_of(k), v) for k, v in final.items()),
+                  key=lambda row: classifier_order(row[0]))
     print('\n| classifier | test top-1 (%) |\n|---|---|')
     for name, value in rows:
         print(f'| {name} | {value:.2f} |')
@@ -102,7 +101,7 @@ def main() -> None:
     print(f'curves: {plot}\ndeployed model: {deploy}')
     # Compare correct-image counts (top-1 x 100 on the 10,000 test images):
     # the logged value is a float32, the printed one has 4 decimals.
-    main_top1 = final.get('branch/main_top1')
+    main_top1 = final.get(f'branch/{MAIN}_top1')
     if main_top1 is None or round(main_top1 * 100) != round(stripped * 100):
         sys.exit(f'error: stripped top-1 {stripped} differs from the main '
                  f'classifier {main_top1}')

@@ -37,6 +37,7 @@ from mmdks.analysis import (PROVENANCE_FIELDS, format_difference,
                             format_mean_std, paired_difference,
                             provenance_changes, provenance_of,
                             run_provenance, runs_text, seed_ranges)
+from mmdks.structures import ENSEMBLE, classifier_names, classifier_of
 from mmdks.utils import latest_scalars, val_history
 from mmdks.visualization import plot_dks_curves
 
@@ -58,7 +59,8 @@ CONFIGS = {(m, arch): 'configs/fashion_mnist/' +
            for arch in ARCHS for m in METHODS + ABLATIONS}
 CONFIGS = {k: v for k, v in CONFIGS.items() if osp.exists(osp.join(ROOT, v))}
 
-BRANCH_COLUMNS = ('branch_1', 'branch_2', 'main', 'ensemble')
+# The study's DKS/DS models have two branches.
+BRANCH_COLUMNS = classifier_names(3) + (ENSEMBLE, )
 NOTES_MARK = '<!-- discussion -->'
 
 
@@ -249,8 +251,9 @@ def branch_errors(args, method: str, seed: int) -> Optional[dict]:
         with open(max(glob.glob(osp.join(test_dir, '*', '*.json')))) as f:
             metrics = json.load(f)
         errors = {
-            k.split('/', 1)[1][:-len('_top1')]: 100 - v
-            for k, v in metrics.items() if k.startswith('branch/')
+            classifier_of(k): 100 - v
+            for k, v in metrics.items()
+            if k.startswith('branch/') and k.endswith('_top1')
         }
         with open(done, 'w') as f:
             json.dump(errors, f)
