@@ -12,12 +12,14 @@ from helpers import (CONFIG_DIR, batch, build_model, finite, load_config,
                      mmpretrain_config, num_params)
 from mmdks.analysis.benchmark import operators
 
-# The ResNet family of the reference recipe: two branches each.
+# The ResNet family of the reference recipe: two branches each. The
+# ablations of ResNet-50 differ from ResNet-18's only by the depth they
+# inherit (test_ablations_change_one_setting), so ResNet-18's are run.
+ABLATIONS = {'ds': ('alpha', 0.0), 'dks-topdown': ('pairs', 'top_down'),
+             'dks-bottomup': ('pairs', 'bottom_up')}
 IN1K_CONFIGS = sorted(
-    [f'dks_resnet{d}_8xb32_in1k.py' for d in (18, 34, 50, 101, 152)] + [
-        f'{algo}_resnet{d}_8xb32_in1k.py'
-        for algo in ('ds', 'dks-topdown', 'dks-bottomup') for d in (18, 50)
-    ])
+    [f'dks_resnet{d}_8xb32_in1k.py' for d in (18, 34, 50, 101, 152)] +
+    [f'{algo}_resnet18_8xb32_in1k.py' for algo in ABLATIONS])
 # MMPretrain's ResNet head scores top-1 and top-5.
 LOSS_KEYS = {
     'branch_1/loss', 'branch_2/loss', 'main/loss', 'loss_synergy',
@@ -59,6 +61,21 @@ def test_config_builds_trains_and_predicts(name):
     torch.testing.assert_close(
         torch.stack([p.pred_score for p in predictions]),
         logits.softmax(dim=1))
+
+
+@pytest.mark.parametrize('algo', sorted(ABLATIONS))
+@pytest.mark.parametrize('depth', [18, 50])
+def test_ablations_change_one_setting(algo, depth):
+    def model(name):
+        return Config.fromfile(osp.join(CONFIG_DIR, name)).to_dict()['model']
+
+    dks = model(f'dks_resnet{depth}_8xb32_in1k.py')
+    ablation = model(f'{algo}_resnet{depth}_8xb32_in1k.py')
+    field, value = ABLATIONS[algo]
+    assert ablation['aux_head']['synergy_loss'][field] == value
+    ablation['aux_head']['synergy_loss'][field] = \
+        dks['aux_head']['synergy_loss'][field]
+    assert ablation == dks
 
 
 @pytest.mark.parametrize('depth', [18, 34, 50, 101, 152])
