@@ -90,12 +90,16 @@ RECIPES: Dict[str, Recipe] = {
         'dks_timm-ghostnet-100_8xb32_in1k.py'),
 }
 # The slowest (seconds each on 2 cores): the reference ResNet-50 branches
-# (4x the backbone's parameters) and Swin at its full 224.
+# (4x the backbone's parameters), Swin at its full 224, and three more
+# recipes of families the default suite covers otherwise.
 SLOW = {
     'resnet/resnetv1d50_8xb32_in1k.py',
     'resnext/resnext50-32x4d_8xb32_in1k.py',
     'seresnet/seresnet50_8xb32_in1k.py',
-    'swin_transformer/swin-tiny_16xb64_in1k.py'
+    'swin_transformer/swin-tiny_16xb64_in1k.py',
+    'cspnet/cspresnet50_8xb32_in1k.py',
+    'mobileone/mobileone-s0_8xb32_in1k.py',
+    'efficientnet_v2/efficientnetv2-b0_8xb32_in1k.py',
 }
 
 
