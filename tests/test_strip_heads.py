@@ -654,3 +654,21 @@ def test_real_checkpoint_with_mim_test(dks_config, trained,
                           env=env_without_mmdks())
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert 'accuracy/top1' in proc.stdout + proc.stderr
+
+
+def test_cfg_options_the_run_was_trained_with(dks_config, tmp_path, capsys):
+    # A run trained with --cfg-options model.head.num_classes=10 strips
+    # with the same overrides, and its plain config keeps them.
+    cfg = Config.fromfile(dks_config)
+    cfg.model.head.num_classes = 10
+    model = MODELS.build(cfg.model)
+    checkpoint = str(tmp_path / 'epoch_1.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    out_dir = str(tmp_path / 'out')
+    code, _, err = run_tool(capsys, dks_config, checkpoint, out_dir)
+    assert code == 1 and 'shape mismatch' in err and not osp.exists(out_dir)
+    code, out, err = run_tool(capsys, dks_config, checkpoint, out_dir,
+                              '--cfg-options', 'model.head.num_classes=10')
+    assert code == 0, err
+    plain = Config.fromfile(osp.join(out_dir, 'epoch_1_plain.py'))
+    assert plain.model.head.num_classes == 10

@@ -2,10 +2,13 @@
 MMPretrain model (checkpoint + config, optionally ONNX).
 
     python tools/strip_heads.py CONFIG CHECKPOINT OUT_DIR [--force] [--ema]
-        [--onnx [--shape H W]] [--allow-nonfinite] [--debug]
+        [--onnx [--shape H W]] [--cfg-options KEY=VALUE ...]
+        [--allow-nonfinite] [--debug]
 """
 import argparse
 import sys
+
+from mmengine.config import DictAction
 
 from mmdks.apis import strip_checkpoint
 from mmdks.utils import add_error_arguments, one_line_errors
@@ -31,6 +34,12 @@ def parse_args() -> argparse.Namespace:
         nargs=2,
         metavar=('H', 'W'),
         help='ONNX input size (default: the test pipeline crop size)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='the overrides the run was trained with, key=value (lists: '
+        'key="[a,b]"); the plain config gets them too')
     add_error_arguments(parser)
     return parser.parse_args()
 
@@ -46,7 +55,8 @@ def main() -> int:
             ema=args.ema,
             onnx=args.onnx,
             shape=args.shape,
-            allow_nonfinite=args.allow_nonfinite)
+            allow_nonfinite=args.allow_nonfinite,
+            cfg_options=args.cfg_options)
     before, after = summary['params_before'], summary['params_after']
     print(f'params: {before:,} -> {after:,} ({before - after:,} dropped)')
     weights = 'the EMA weights (state_dict of an EMAHook run)' \

@@ -113,7 +113,8 @@ def strip_checkpoint(config_path: str,
                      ema: bool = False,
                      onnx: bool = False,
                      shape: Optional[Tuple[int, int]] = None,
-                     allow_nonfinite: bool = False) -> dict:
+                     allow_nonfinite: bool = False,
+                     cfg_options: Optional[dict] = None) -> dict:
     """Write the plain MMPretrain model of a DKS checkpoint.
 
     For ``CHECKPOINT = <dir>/<name>.pth`` this writes to ``out_dir``:
@@ -144,6 +145,9 @@ def strip_checkpoint(config_path: str,
             pipeline's crop size.
         allow_nonfinite (bool): Export weights holding NaN or inf (with a
             warning) instead of refusing them. Defaults to False.
+        cfg_options (dict, optional): Overrides of CONFIG, as
+            ``--cfg-options`` gives them (the ones the run was trained
+            with); the plain config has them too.
 
     Returns:
         dict: ``params_before``, ``params_after``, ``dropped_keys`` (count),
@@ -166,6 +170,8 @@ def strip_checkpoint(config_path: str,
             f'{checkpoint_path}: strip_heads reads a local file; download '
             'it and pass its path')
     cfg = Config.fromfile(config_path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     dks_cls = dks_class(cfg)
     plain_cfg = plain_model_config(cfg)
     name = osp.splitext(osp.basename(checkpoint_path))[0] + '_plain'
