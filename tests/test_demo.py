@@ -20,5 +20,8 @@ def test_demo_runs_and_the_stripped_model_matches_main(tmp_path):
     table = dict(re.findall(r'\| (\S[^|]*?) \| ([0-9.]+) \|', result.stdout))
     assert table['stripped (vanilla MMPretrain)'] == table['main']
     assert {'branch_1', 'branch_2', 'ensemble'} <= set(table)
-    assert float(table['main']) > 50  # 2 epochs of 2k images: well above 10
+    # 2 epochs of 2k images, still in the learning-rate warm-up: measured
+    # 33.07 (c5df216) and 33.06 (now) with randomness.seed=0, 32.29 unseeded.
+    # Twice chance (10%) separates learning from none.
+    assert float(table['main']) > 20
     assert osp.isfile(tmp_path / 'curves.png')

@@ -118,6 +118,21 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
         load(osp.join(reference, 'epoch_3.pth')),
         load(str(work / 'epoch_3.pth')))
 
+    # Read across both sessions, the log is the uninterrupted run's: the
+    # same losses at the same iterations, once each. The validation of the
+    # epoch saved last is there if the kill came after it.
+    def logged(work_dir):
+        return [{k: v for k, v in r.items() if 'time' not in k}
+                for r in latest_scalars(work_dir)]
+
+    expected = logged(reference)
+    got = logged(str(work))
+    assert [r for r in got if 'iter' in r] == \
+        [r for r in expected if 'iter' in r]
+    validations = [r for r in expected if 'iter' not in r]
+    assert [r for r in got if 'iter' not in r] in (validations, [
+        r for r in validations if r['step'] != epoch])
+
 
 def test_mmengine_checkpoints_need_exactly_the_allowlist(uninterrupted):
     _, reference = uninterrupted

@@ -78,8 +78,8 @@ def test_a_run_configured_for_tensorboard(imagenet_folder, tmp_path):
          '--work-dir', work_dir],
         env=dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1'),
         check=True, capture_output=True, timeout=600)
-    log, records = load_run_scalars(work_dir)
-    assert 'events.out.tfevents.' in log
+    logs, records = load_run_scalars(work_dir)
+    assert len(logs) == 1 and 'events.out.tfevents.' in logs[0]
     # Two iterations (8 images, batch 4), then the validation of epoch 1.
     assert [r['step'] for r in records] == [1, 2, 1]
     assert set(LOSSES) <= set(records[0])

@@ -8,6 +8,7 @@ from .safe_globals import (CHECKPOINT_SAFE_GLOBALS,
                            register_checkpoint_safe_globals)
 from .scalar_log import (find_scalars_log, latest_scalars,
                          load_event_scalars, load_run_scalars, load_scalars,
+                         resumed_from, session_logs, stitch_sessions,
                          val_history)
 
 __all__ = [
@@ -16,6 +17,6 @@ __all__ = [
     'init_cpu_distributed', 'latest_scalars', 'load_event_scalars',
     'load_run_scalars', 'load_scalars', 'one_line_errors',
     'register_checkpoint_safe_globals', 'register_model_index',
-    'set_dataloader_defaults', 'set_tta', 'set_visualization',
-    'set_work_dir', 'val_history'
+    'resumed_from', 'session_logs', 'set_dataloader_defaults', 'set_tta',
+    'set_visualization', 'set_work_dir', 'stitch_sessions', 'val_history'
 ]

@@ -4,8 +4,8 @@
         [--force]
 
 Reads MMEngine's JSON scalar log (LocalVisBackend, the default) or, for a
-run logged with TensorboardVisBackend only, its event file (needs
-tensorboard).
+run logged with TensorboardVisBackend only, its event files (needs
+tensorboard); a run resumed into its work dir is read across its sessions.
 """
 import argparse
 import sys
@@ -28,12 +28,12 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     try:
-        log, records = load_run_scalars(args.work_dir)
+        logs, records = load_run_scalars(args.work_dir)
         plotted = plot_dks_curves(records, args.out, args.force)
     except (ImportError, OSError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
-    print(f'read {log}')
+    print(f"read {', '.join(logs)}")
     print(f"losses: {', '.join(plotted['loss']) or 'none'}")
     print(f"validation: {', '.join(plotted['val']) or 'none'}")
     print(f'wrote {args.out}')
