@@ -4,6 +4,7 @@ another commit and runs recorded before provenance was."""
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -153,3 +154,47 @@ def test_runs_of_another_schedule_or_none_stop_the_report(
                   '--work-dir', str(study_dir), '--out', str(out),
                   '--report-only')
     assert not out.exists()
+
+
+def test_an_interrupted_run_is_resumed_and_reported_so(tmp_path, monkeypatch):
+    # A run cut off after its epoch-2 checkpoint, 100 s into its first
+    # session: the study continues it with --resume, keeps its output and
+    # counts the earlier session's time.
+    study = load_study()
+    work = tmp_path / 'work'
+    run_dir = work / 'baseline_seed0'
+    start = time.time() - 1000
+    (run_dir / time.strftime('%Y%m%d_%H%M%S', time.localtime(start))).mkdir(
+        parents=True)
+    checkpoint = run_dir / 'epoch_2.pth'
+    checkpoint.write_bytes(b'')
+    os.utime(checkpoint, (start + 100, start + 100))
+    (run_dir / 'last_checkpoint').write_text(str(checkpoint))
+    (run_dir / 'stdout.log').write_text('first session\n')
+    calls = []
+
+    def train(cmd, stdout, **kwargs):
+        calls.append(cmd)
+        stdout.write('second session\n')
+
+    monkeypatch.setattr(study.subprocess, 'run', train)
+    monkeypatch.setattr(study, 'run_provenance', lambda root: {})
+    monkeypatch.setattr(sys, 'argv', ['study', '--epochs', '3', '--work-dir',
+                                      str(work)])
+    record = study.run_one(study.parse_args(), 'baseline', 0)
+    assert calls[0][-1] == '--resume' and '--resume' not in record['command']
+    assert record['resumed_from'] == 'epoch_2.pth'
+    assert 100 <= record['wall_s'] < 160
+    assert (run_dir / 'stdout.log').read_text() == \
+        'first session\nsecond session\n'
+    assert json.loads((run_dir / 'run.json').read_text()) == record
+
+    fake_run(work, 'dks', 0, 8.0)
+    log = run_dir / '20260101_000000' / 'vis_data' / 'scalars.json'
+    log.parent.mkdir(parents=True)
+    log.write_text((work / 'dks_seed0' / '20260101_000000' / 'vis_data' /
+                    'scalars.json').read_text())
+    out = tmp_path / 'report.md'
+    run_study(monkeypatch, '--methods', 'baseline', 'dks', '--seeds', '0',
+              '--work-dir', str(work), '--out', str(out), '--report-only')
+    assert '(2 at once; resumed from epoch_2.pth)' in out.read_text()

@@ -9,8 +9,10 @@ deviation, a 95% t-interval from 3 pairs, a signed-rank test from 10); and
 for every run its command, wall time, device, and the commit and library
 versions it ran, with a note where compared runs differ in them. A run is
 finished once its ``run.json`` exists; finished runs are kept and skipped on
-a re-run, so the study can be resumed, and ``--report-only`` reports them
-without training, listing the runs still missing.
+a re-run, so the study can be resumed; a run cut off after a checkpoint
+(its work dir has ``last_checkpoint``) is continued with ``--resume``, and
+``--report-only`` reports finished runs without training, listing the runs
+still missing.
 
 Example::
 
@@ -39,6 +41,7 @@ from mmdks.analysis import (PROVENANCE_FIELDS, format_difference,
                             run_provenance, runs_text, seed_ranges)
 from mmdks.structures import ENSEMBLE, classifier_names, classifier_of
 from mmdks.utils import latest_scalars, val_history
+from mmdks.utils.scalar_log import TIMESTAMP
 from mmdks.visualization import plot_dks_curves
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -189,6 +192,24 @@ def finished_run(args, method: str, seed: int) -> Optional[dict]:
     return record
 
 
+def interrupted_run(work_dir: str) -> Optional[Tuple[str, float]]:
+    """The checkpoint an interrupted run resumes from, and the seconds its
+    earlier sessions took to reach it (from the first session's start,
+    which MMEngine's timestamped log dir names, to the checkpoint's
+    mtime; 0 without such a dir); None if the run has no checkpoint."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.exists(pointer):
+        return None
+    with open(pointer) as f:
+        checkpoint = f.read().strip()
+    saved = osp.getmtime(checkpoint)
+    sessions = [d for d in os.listdir(work_dir) if TIMESTAMP.fullmatch(d)]
+    if not sessions:
+        return checkpoint, 0.0
+    return checkpoint, saved - time.mktime(
+        time.strptime(min(sessions), '%Y%m%d_%H%M%S'))
+
+
 def run_one(args, method: str, seed: int) -> dict:
     record = finished_run(args, method, seed)
     if record:
@@ -197,16 +218,23 @@ def run_one(args, method: str, seed: int) -> dict:
     done = osp.join(work_dir, 'run.json')
     os.makedirs(work_dir, exist_ok=True)
     cmd = train_command(args, method, seed, work_dir)
+    interrupted = interrupted_run(work_dir)
     env = dict(os.environ, PYTHONPATH=ROOT,
                OMP_NUM_THREADS=str(max(1, os.cpu_count() // args.jobs)))
     provenance = run_provenance(ROOT)
     start = time.time()
-    with open(osp.join(work_dir, 'stdout.log'), 'w') as log:
-        subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                       check=True, cwd=ROOT)
+    with open(osp.join(work_dir, 'stdout.log'),
+              'a' if interrupted else 'w') as log:
+        subprocess.run(cmd + ['--resume'] * bool(interrupted), env=env,
+                       stdout=log, stderr=subprocess.STDOUT, check=True,
+                       cwd=ROOT)
     record = dict(method=method, seed=seed, wall_s=time.time() - start,
                   device=device_name(), jobs=args.jobs, **provenance,
                   command=' '.join(cmd[1:]).replace(ROOT + '/', ''))
+    if interrupted:
+        checkpoint, earlier_s = interrupted
+        record.update(resumed_from=osp.basename(checkpoint),
+                      wall_s=record['wall_s'] + earlier_s)
     if method != 'baseline':
         # Scored now, while the checkpoint is here: a study moved between
         # machines (logs only) can be reported without it.
@@ -390,7 +418,10 @@ def write_report(args, runs: dict, missing: list, errors: dict,
     for (method, seed), r in runs.items():
         text = provenance_of(r)
         # Runs sharing the machine take longer: say how many did.
-        shared = f' ({r["jobs"]} at once)' if 'jobs' in r else ''
+        notes = [f'{r["jobs"]} at once'] if 'jobs' in r else []
+        if 'resumed_from' in r:
+            notes.append(f'resumed from {r["resumed_from"]}')
+        shared = f' ({"; ".join(notes)})' if notes else ''
         cells = [f'{method} seed {seed}', text.pop('device'),
                  f'{r["wall_s"]:.0f}{shared}', *text.values(),
                  f'`python {r["command"]}`']
