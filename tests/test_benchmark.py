@@ -71,9 +71,22 @@ def run_tool(out, *args: str) -> dict:
     return json.loads(out.read_text())
 
 
+def test_an_existing_report_is_kept_unless_forced(tmp_path):
+    (tmp_path / 'r18.md').write_text('mine')
+    result = subprocess.run(
+        [sys.executable, TOOL, CONFIG, '--out', str(tmp_path / 'r18.json')],
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT), capture_output=True,
+        text=True, timeout=300)
+    assert result.returncode == 2 and '--force' in result.stderr
+    assert os.listdir(tmp_path) == ['r18.md']
+    assert (tmp_path / 'r18.md').read_text() == 'mine'
+
+
 def test_tool_with_overrides_writes_json_and_markdown(tmp_path):
     out = tmp_path / 'r18.json'
-    report = run_tool(out, '--cfg-options', 'model.head.num_classes=10')
+    (tmp_path / 'r18.md').write_text('an older report')
+    report = run_tool(out, '--cfg-options', 'model.head.num_classes=10',
+                      '--force')
     assert set(report['steps']) == set(bench.VARIANTS) | {'loss'}
     for times in report['steps'].values():
         assert len(times['wall_blocks']) == 2 and times['gpu_s'] is None

@@ -6,7 +6,7 @@ import os.path as osp
 import platform
 import statistics
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -14,6 +14,7 @@ from mmengine.config import Config
 from mmdks.analysis import benchmark as bench
 from mmdks.analysis.timing import (BlockTimes, Ratio, block_ratio, gpu_time,
                                    host_bound, time_in_blocks, verdict)
+from mmdks.utils import atomic_outputs
 
 PRECISIONS = dict(fp32=('', ), amp=('_amp', ), both=('', '_amp'))
 # Step ratios (numerator, denominator), each per precision where both
@@ -340,10 +341,16 @@ def markdown(report: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def report_paths(out: str) -> List[str]:
+    """The JSON report ``out`` and its Markdown twin beside it."""
+    return [out, osp.splitext(out)[0] + '.md']
+
+
 def save(report: dict, text: str, out: str) -> None:
-    """Write the report as JSON to ``out`` and its Markdown beside it."""
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with open(out, 'w') as f:
-        json.dump(report, f, indent=2)
-    with open(osp.splitext(out)[0] + '.md', 'w') as f:
-        f.write(text)
+    """Write the report as JSON to ``out`` and its Markdown beside it, both
+    or neither (:func:`report_paths`)."""
+    with atomic_outputs(report_paths(out)) as (json_temp, md_temp):
+        with open(json_temp, 'w') as f:
+            json.dump(report, f, indent=2)
+        with open(md_temp, 'w') as f:
+            f.write(text)

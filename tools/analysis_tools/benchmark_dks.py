@@ -8,12 +8,14 @@ Example::
         --blocks 5 --block-steps 3 --out work_dirs/bench_r18.json
 """
 import argparse
+import os.path as osp
 
 from mmengine.config import DictAction
 
 from mmdks.analysis.benchmark import VARIANTS
 from mmdks.analysis.benchmark_report import (PRECISIONS, BenchmarkOptions,
-                                             markdown, run_benchmark, save)
+                                             markdown, report_paths,
+                                             run_benchmark, save)
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,7 +51,16 @@ def parse_args() -> argparse.Namespace:
         help='override config settings, as training does (key=value)')
     parser.add_argument('--out', default=None,
                         help='JSON report; a Markdown twin is written beside')
-    return parser.parse_args()
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing report')
+    args = parser.parse_args()
+    # Before minutes of timing, not after.
+    existing = [p for p in report_paths(args.out) if osp.exists(p)] \
+        if args.out and not args.force else []
+    if existing:
+        parser.error(f'{", ".join(existing)} exists: pass --force to '
+                     'replace it, or another --out')
+    return args
 
 
 def main() -> None:

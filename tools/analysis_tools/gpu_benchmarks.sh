@@ -57,21 +57,21 @@ run() {
         python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py -k fused
     # The issue's targets: loss <= 1% of a step, DKS/DS <= 1.02 (AMP).
     step 90 'ResNet-18 b64' python3 $BENCH ${r}18_8xb32_in1k.py "${gpu[@]}" \
-        --batch-size 64 --precision both --out ${d}18_h100_224.json
+        --batch-size 64 --precision both --out ${d}18_h100_224.json --force
     # The host-bound step that once reported a phantom DKS/DS of 1.39.
     step 120 'ResNet-152 b32' python3 $BENCH ${r}152_8xb32_in1k.py \
         "${gpu[@]}" --batch-size 32 --precision amp \
-        --out ${d}152_h100_224.json
+        --out ${d}152_h100_224.json --force
     # The whole step compiled (MMEngine's compile=True) and with CUDA
     # graphs, against eager, at the configs' batch of 32 per GPU.
     step 120 'ResNet-50 b32 compiled' python3 $BENCH ${r}50_8xb32_in1k.py \
         "${gpu[@]}" --batch-size 32 --precision amp \
         --variants dks ds baseline --compile-step default reduce-overhead \
-        --out ${d}50_h100_224_compile.json
+        --out ${d}50_h100_224_compile.json --force
     step 120 'ResNet-152 b32 compiled' python3 $BENCH \
         ${r}152_8xb32_in1k.py "${gpu[@]}" --batch-size 32 --precision amp \
         --variants dks --compile-step default reduce-overhead \
-        --out ${d}152_h100_224_compile.json
+        --out ${d}152_h100_224_compile.json --force
 }
 
 case "${1:-}" in
