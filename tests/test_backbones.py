@@ -76,11 +76,20 @@ RECIPES: Dict[str, Recipe] = {
     # No stage list: taps by module name.
     'poolformer/poolformer-s12_32xb128_in1k.py': Recipe(
         [dict(tap='network.2'), dict(tap='network.4')]),
+    # Stages that are plain ModuleLists stand for their last block.
+    'van/van-tiny_8xb128_in1k.py': Recipe(
+        [dict(tap='blocks2'), dict(tap='blocks3')]),
+    'twins/twins-svt-small_8xb128_in1k.py': Recipe(STAGES_1_2, 64, {},
+                                                   'TokenBranch'),
     # Four parallel outputs into the recipe's own neck; list taps.
     'hrnet/hrnet-w18_4xb32_in1k.py': Recipe('dks_hrnet-w18_4xb32_in1k.py'),
     # Tokens: all of them now, reduced to the class token.
     'deit/deit-tiny_4xb256_in1k.py': Recipe(
         'dks_deit-tiny_4xb256_in1k.py', 32, {'backbone.img_size': 32},
+        'TokenBranch'),
+    # A class token that the tapped blocks do not carry yet: the mean.
+    'xcit/xcit-nano-12-p16_8xb128_in1k.py': Recipe(
+        [dict(tap='xca_layers.3'), dict(tap='xca_layers.7')], 64, {},
         'TokenBranch'),
     # Tuple taps (tokens, hw) and windows that need the full 224.
     'swin_transformer/swin-tiny_16xb64_in1k.py': Recipe(
@@ -100,6 +109,7 @@ SLOW = {
     'cspnet/cspresnet50_8xb32_in1k.py',
     'mobileone/mobileone-s0_8xb32_in1k.py',
     'efficientnet_v2/efficientnetv2-b0_8xb32_in1k.py',
+    'twins/twins-svt-small_8xb128_in1k.py',
 }
 
 
@@ -299,3 +309,46 @@ def test_plain_configs_load_without_mmdks(results):
         capture_output=True, text=True, cwd=osp.dirname(cases[0]['config']))
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'plain: ok' in result.stdout
+
+
+def test_tokens_are_reduced_to_the_class_token_only_where_they_carry_it(
+        results):
+    reductions = {
+        recipe: [b.reduce for b in results(recipe)['model'].aux_neck.branches]
+        for recipe in ('deit/deit-tiny_4xb256_in1k.py',
+                       'xcit/xcit-nano-12-p16_8xb128_in1k.py')
+    }
+    assert reductions == {
+        'deit/deit-tiny_4xb256_in1k.py': ['cls', 'cls'],
+        'xcit/xcit-nano-12-p16_8xb128_in1k.py': ['mean', 'mean']
+    }
+
+
+@pytest.mark.parametrize('custom_backward', [True, False])
+def test_a_tap_without_gradient_fails_in_training(custom_backward):
+    """RevViT's reversible backprop runs its layers inside an autograd
+    Function: taps there would leave the backbone untrained by DKS."""
+    cfg = Config.fromfile(
+        mmpretrain_config('revvit/revvit-small_8xb256_in1k.py'))
+    cfg.model.backbone.update(
+        arch=dict(embed_dims=64, num_layers=3, num_heads=2,
+                  feedforward_channels=128),
+        img_size=32, no_custom_backward=not custom_backward)
+    cfg.model.head.in_channels = 128
+    cfg.model.update(
+        type='DKSClassifier', data_preprocessor=cfg.data_preprocessor,
+        aux_neck=dict(type='DKSNeck', branches=[
+            dict(tap='layers.1', tap_index=0)]),
+        aux_head=dict(type='DKSAuxHead'))
+    model = MODELS.build(cfg.model).train()
+    data = model.data_preprocessor(data_batch(32), True)
+    if custom_backward:
+        with pytest.raises(RuntimeError, match="tap 'layers.1' has "
+                           'trainable parameters but its output carries no '
+                           'gradient'):
+            model.loss(data['inputs'], data['data_samples'])
+    else:
+        losses = model.loss(data['inputs'], data['data_samples'])
+        losses['branch_1/loss'].backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0
+                   for p in model.backbone.layers[0].parameters())

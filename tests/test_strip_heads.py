@@ -672,3 +672,33 @@ def test_cfg_options_the_run_was_trained_with(dks_config, tmp_path, capsys):
     assert code == 0, err
     plain = Config.fromfile(osp.join(out_dir, 'epoch_1_plain.py'))
     assert plain.model.head.num_classes == 10
+
+
+class ReinitBuffer(torch.nn.Module):
+    """A model whose load hook drops a buffer it always re-initialises,
+    as MMPretrain's SwinV2 does with its relative-position tables."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+        self.register_buffer('table', torch.arange(3.))
+        self._register_load_state_dict_pre_hook(self._drop)
+
+    @staticmethod
+    def _drop(state_dict, prefix, *args):
+        state_dict.pop(prefix + 'table', None)
+
+
+def test_load_exactly_allows_only_the_keys_the_model_drops_itself():
+    from mmdks.apis import load_exactly
+    weights = ReinitBuffer().state_dict()
+    model = ReinitBuffer()
+    with pytest.raises(RuntimeError, match='Missing key'):
+        model.load_state_dict(weights, strict=True)
+    load_exactly(model, weights)
+    assert torch.equal(model.fc.weight, weights['fc.weight'])
+    with pytest.raises(RuntimeError, match=r'unexpected keys extra'):
+        load_exactly(model, dict(weights, extra=torch.zeros(1)))
+    with pytest.raises(RuntimeError, match=r'missing keys fc\.bias'):
+        load_exactly(model, {k: v for k, v in weights.items()
+                             if k != 'fc.bias'})

@@ -94,6 +94,39 @@ def test_from_stage_counts_the_stage_list():
     assert [t.stage for t in dks.taps] == [0, 1]
 
 
+class NestedStages(nn.Module):
+    """Stages as a ModuleList of ModuleLists (Twins, VAN): a stage itself
+    never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(
+            nn.ModuleList([nn.Conv2d(c_in, c_out, 3, stride, padding=1),
+                           nn.Conv2d(c_out, c_out, 3, padding=1)])
+            for c_in, c_out, stride in ((3, 8, 4), (8, 16, 2), (16, 32, 2),
+                                        (32, 64, 2)))
+
+    def forward(self, x: torch.Tensor):
+        for stage in self.stages:
+            for block in stage:
+                x = block(x)
+        return (x, )
+
+
+def test_a_stage_that_never_runs_stands_for_its_last_block():
+    backbone = NestedStages()
+    dks = neck([dict(from_stage=1), dict(tap='stages.2')], backbone)
+    assert [t.name for t in dks.taps] == ['stages.1.1', 'stages.2.1']
+    assert [t.stage for t in dks.taps] == [1, 2]
+    assert [t.shape for t in dks.taps] == [(16, 4, 4), (32, 2, 2)]
+    ends = {c.name: c.stage_end
+            for c in tap_candidates(backbone, probe_backbone(backbone, 32))}
+    assert ends['stages.1.1'] == 8 and ends['stages.2.1'] == 16
+    with dks.record() as taps:
+        backbone(torch.randn(2, 3, 32, 32))
+    assert [f.shape for f in dks(taps)] == [(2, 64), (2, 64)]
+
+
 def test_ambiguous_layout_needs_the_field():
     backbone = tiny_backbone()
     backbone.stages[0] = nn.Conv2d(3, 16, 3, stride=2, padding=1)

@@ -18,7 +18,7 @@ from mmpretrain.structures import DataSample
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmdks.analysis.reference_loss import reference_synergy
-from mmdks.apis import plain_model_config, strip_state_dict
+from mmdks.apis import load_exactly, plain_model_config, strip_state_dict
 from mmdks.models.losses import SynergyLoss
 
 VARIANTS = ('dks', 'ds', 'dks_cp', 'baseline')
@@ -215,7 +215,7 @@ def stripped(cfg: Config, dks: nn.Module, device: str) -> nn.Module:
     """The deployed model: the plain model with the DKS main weights."""
     plain = MODELS.build(plain_model_config(cfg).model).to(device)
     kept, _ = strip_state_dict(dks.state_dict(), dks.auxiliary_modules)
-    plain.load_state_dict(kept, strict=True)
+    load_exactly(plain, kept)
     return plain.eval()
 
 

@@ -143,3 +143,29 @@ def check_checkpoint_fits(model: nn.Module,
             'pass the checkpoint of this model or the config it was '
             'trained with')
     check_finite(state_dict, path, allow_nonfinite)
+
+
+def load_exactly(model: nn.Module,
+                 state_dict: Dict[str, torch.Tensor]) -> None:
+    """Load every key of ``state_dict`` into ``model``, as strictly as the
+    model allows: keys that the model's own load hooks drop whatever a
+    checkpoint holds (SwinV2 re-initialises its relative-position buffers,
+    so MMPretrain cannot load even its own state dict strictly) are the
+    only ones that may stay missing.
+
+    Raises:
+        RuntimeError: For any other missing or unexpected key.
+    """
+    result = model.load_state_dict(state_dict, strict=False)
+    if not (result.missing_keys or result.unexpected_keys):
+        return
+    dropped = set(
+        model.load_state_dict(model.state_dict(), strict=False).missing_keys)
+    missing = [k for k in result.missing_keys if k not in dropped]
+    unexpected = result.unexpected_keys
+    if missing or unexpected:
+        raise RuntimeError(
+            f'Error(s) in loading state_dict for {type(model).__name__}: '
+            f'missing keys {first_keys(missing) if missing else "none"}, '
+            'unexpected keys '
+            f'{first_keys(unexpected) if unexpected else "none"}')

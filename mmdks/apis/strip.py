@@ -22,8 +22,8 @@ from mmpretrain.registry import MODELS
 from mmdks.models import DKSClassifier
 from mmdks.utils.fileio import atomic_outputs
 from mmdks.version import __version__
-from .checkpoint import (check_finite, check_matches, mismatches,
-                         state_dict_of)
+from .checkpoint import (check_finite, check_matches, load_exactly,
+                         mismatches, state_dict_of)
 from .checkpoint_loader import (CheckpointError, first_keys, is_remote,
                                 load_checkpoint_safely)
 from .onnx import export_onnx, input_shape_of
@@ -215,7 +215,7 @@ def strip_checkpoint(config_path: str,
 
     # The plain config must take the weights as they are.
     plain_model = MODELS.build(plain_cfg.model)
-    plain_model.load_state_dict(kept, strict=True)
+    load_exactly(plain_model, kept)
     exported = {
         'state_dict': kept,
         'meta': {

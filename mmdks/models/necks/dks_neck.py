@@ -102,6 +102,9 @@ class DKSNeck(BaseModule):
              for tap in self.taps})
         self.out_channels: Tuple[int, ...] = tuple(
             b.out_channels for b in self.branches)
+        # The tapped modules, unregistered (a tuple is no submodule): only
+        # read to explain a tap that gives no gradient in training.
+        self._tapped = tuple(modules[tap.name] for tap in self.taps)
 
     def record(self) -> OutputRecorder:
         """``with neck.record() as taps: backbone(x)`` keeps the tapped
@@ -119,6 +122,24 @@ class DKSNeck(BaseModule):
             tuple[Tensor]: One pooled feature of shape (N, out_channels[k])
             per branch, shallowest first.
         """
+        inputs = [tap_input(taps[tap.name], tap) for tap in self.taps]
+        if self.training and torch.is_grad_enabled():
+            self._check_gradient(inputs)
         return tuple(
-            branch(tap_input(taps[tap.name], tap))
-            for branch, tap in zip(self.branches, self.taps))
+            branch(x) for branch, x in zip(self.branches, inputs))
+
+    def _check_gradient(self, inputs: Sequence[torch.Tensor]) -> None:
+        """A tap of trainable modules whose output carries no gradient is
+        detached from the backbone: its branch would train only itself."""
+        for i, (tap, x, module) in enumerate(
+                zip(self.taps, inputs, self._tapped)):
+            if not x.requires_grad and any(
+                    p.requires_grad for p in module.parameters()):
+                raise RuntimeError(
+                    f'aux_neck.branches[{i}]: tap {tap.name!r} has trainable '
+                    'parameters but its output carries no gradient in '
+                    'training (the backbone runs it under no_grad or inside '
+                    "a custom autograd Function, as RevViT's reversible "
+                    'backprop does), so its branch cannot train the '
+                    'backbone; tap a module outside that part, or run the '
+                    'backbone with plain autograd')

@@ -117,6 +117,28 @@ def _module_name(backbone: nn.Module, probe: BackboneProbe, cfg: dict,
                      f'{type(backbone).__name__} ({hint})')
 
 
+def _container_end(backbone: nn.Module, probe: BackboneProbe,
+                   name: str) -> str:
+    """``name``, or for a pure container that never runs itself (a
+    ModuleList or ModuleDict, as Twins' ``stages.1`` or VAN's ``blocks2``)
+    the child that finished last in the probe, recursively: the output the
+    container's stage ends with."""
+    module = dict(backbone.named_modules()).get(name)
+    while module is not None and name not in probe.runs and \
+            type(module).forward is nn.Module.forward:
+        ran = [(f'{name}.{child}', sub)
+               for child, sub in module.named_children()
+               if any(n == f'{name}.{child}' or
+                      n.startswith(f'{name}.{child}.') for n in probe.runs)]
+        if not ran:
+            break
+        name, module = max(
+            ran, key=lambda item: max(
+                run.order for n, run in probe.runs.items()
+                if n == item[0] or n.startswith(item[0] + '.')))
+    return name
+
+
 def _layout(shape: Tuple[int, ...], given: Optional[str], what: str,
             where: str) -> Optional[str]:
     """The layout of a (per-sample) 3-D output at a square probe."""
@@ -142,7 +164,8 @@ def _main_shape(backbone: nn.Module,
         return channels, out[1], out[2]
     # Pooled inside the backbone (ConvNeXt): the last stage's resolution.
     stages = stage_names(backbone) or []
-    last = probe.runs.get(stages[-1]) if stages else None
+    last = probe.runs.get(
+        _container_end(backbone, probe, stages[-1])) if stages else None
     if last is not None and isinstance(last.shape, tuple) and \
             len(last.shape) == 3:
         return channels, last.shape[1], last.shape[2]
@@ -171,7 +194,8 @@ def resolve_tap(backbone: nn.Module, probe: BackboneProbe, cfg: dict,
             than once, is changed in place later, sits at or after the
             backbone's output, or gives something no branch takes.
     """
-    name = _module_name(backbone, probe, cfg, where)
+    named = _module_name(backbone, probe, cfg, where)
+    name = _container_end(backbone, probe, named)
     index, layout = cfg.pop('tap_index', None), cfg.pop('layout', None)
     run = probe.runs.get(name)
     label = f'{where}: tap {name!r}'
@@ -217,7 +241,7 @@ def resolve_tap(backbone: nn.Module, probe: BackboneProbe, cfg: dict,
         raise ValueError(f'{where}.layout={layout!r} applies to maps, but '
                          f'tap {name!r} outputs {kind} {shape}')
     stages = stage_names(backbone) or []
-    stage = stages.index(name) if name in stages else None
+    stage = stages.index(named) if named in stages else None
     return Tap(name, index, layout, kind, tuple(shape), stage,
                _main_shape(backbone, probe))
 
@@ -261,7 +285,8 @@ def tap_candidates(backbone: nn.Module,
     }
     strides = {name: _stride(run.shape, probe.input_shape[1])
                for name, run in runs.items()}
-    stages = set(stage_names(backbone) or [])
+    stages = {_container_end(backbone, probe, n)
+              for n in stage_names(backbone) or []}
     ends = {}
     for stride in (8, 16):
         names = [n for n in runs if usable[n] and strides[n] == stride]

@@ -1,3 +1,4 @@
+import math
 from typing import Optional
 
 import torch
@@ -21,6 +22,15 @@ def _has_cls_token(backbone: nn.Module) -> bool:
     return any(getattr(o, 'cls_token', None) is not None for o in owners)
 
 
+def _square_grid(tap: Tap) -> bool:
+    """Whether the tapped tokens are a square patch grid and nothing else:
+    at the square probe, a class token (and any other extra token) makes
+    their count no square. XCiT's and CaiT-like backbones own a class
+    token but add it only after the blocks a branch taps."""
+    count = tap.shape[0] if tap.kind == 'tokens' else 0
+    return count > 0 and math.isqrt(count)**2 == count
+
+
 @MODELS.register_module()
 class TokenBranch(BaseBranch):
     """An auxiliary branch for token (N, L, C) or vector (N, C) taps:
@@ -42,7 +52,9 @@ class TokenBranch(BaseBranch):
         num_heads (int, optional): Attention heads of those layers.
             Defaults to one per 64 channels, as ViT's.
         reduce (str, optional): ``'cls'`` or ``'mean'``. Defaults to
-            ``'cls'`` where the backbone has a class token, else ``'mean'``.
+            ``'cls'`` where the backbone has a class token and the tapped
+            tokens carry it (their count at the square probe is no square
+            grid), else ``'mean'``.
         mid_channels (int, optional): Width of a linear-activation
             projection after the norm. Defaults to None (no projection).
         norm_cfg (dict): Norm config. Defaults to LN.
@@ -79,7 +91,8 @@ class TokenBranch(BaseBranch):
                 f'{self.in_channels} channels of {tap.describe()}; set '
                 'num_heads')
         if reduce is None:
-            reduce = 'cls' if _has_cls_token(backbone) else 'mean'
+            reduce = 'cls' if _has_cls_token(backbone) and \
+                not _square_grid(tap) else 'mean'
         if reduce not in REDUCTIONS:
             raise ValueError(
                 f'branch.reduce={reduce!r} must be one of {REDUCTIONS}')
