@@ -81,6 +81,8 @@ RECIPES: Dict[str, Recipe] = {
         [dict(tap='blocks2'), dict(tap='blocks3')]),
     'twins/twins-svt-small_8xb128_in1k.py': Recipe(STAGES_1_2, 64, {},
                                                    'TokenBranch'),
+    # A head that keeps no num_classes (VigClsHead): its logits' width.
+    'vig/pvig-tiny_8xb128_in1k.py': Recipe(STAGES_1_2, 224),
     # Four parallel outputs into the recipe's own neck; list taps.
     'hrnet/hrnet-w18_4xb32_in1k.py': Recipe('dks_hrnet-w18_4xb32_in1k.py'),
     # Tokens: all of them now, reduced to the class token.
@@ -110,6 +112,7 @@ SLOW = {
     'mobileone/mobileone-s0_8xb32_in1k.py',
     'efficientnet_v2/efficientnetv2-b0_8xb32_in1k.py',
     'twins/twins-svt-small_8xb128_in1k.py',
+    'vig/pvig-tiny_8xb128_in1k.py',
 }
 
 
@@ -271,7 +274,7 @@ def test_dks_on_the_recipe(recipe, results):
     # The step updated every part, branches included.
     assert result['changed'] == set(PARTS)
     assert result['predictions'][0].pred_score.shape == (
-        model.head.num_classes, )
+        model.aux_head.num_classes, )
     # Stripped: exactly the recipe's model, bit for bit.
     summary = result['summary']
     assert summary['params_after'] == sum(
@@ -352,3 +355,22 @@ def test_a_tap_without_gradient_fails_in_training(custom_backward):
         losses['branch_1/loss'].backward()
         assert any(p.grad is not None and p.grad.abs().sum() > 0
                    for p in model.backbone.layers[0].parameters())
+
+
+def test_a_head_without_num_classes_gives_its_logits_width():
+    """A bare ClsHead (VGG, InceptionV3: the backbone classifies itself)
+    keeps no num_classes: the width of what it returns is the count."""
+    cfg = Config.fromfile(
+        mmpretrain_config('resnet/resnet18_8xb16_cifar10.py'))
+    set_key(cfg, 'model.head', dict(type='ClsHead'))
+    cfg.model.update(
+        type='DKSClassifier',
+        aux_neck=dict(type='DKSNeck', probe_size=32,
+                      branches=[dict(from_stage=2)]),
+        aux_head=dict(type='DKSAuxHead'))
+    model = MODELS.build(cfg.model)
+    assert model.aux_head.num_classes == 512
+    losses = model.train().loss(
+        torch.randn(2, 3, 32, 32),
+        [DataSample().set_gt_label(i) for i in range(2)])
+    assert torch.isfinite(losses['loss_synergy'])

@@ -27,10 +27,11 @@ class DKSClassifier(ImageClassifier):
 
     ``aux_neck`` is built with the backbone at hand; ``aux_head`` gets its
     ``in_channels`` from the neck, its ``num_classes`` and loss from the
-    main head, and ``cal_acc`` on unless the recipe mixes labels
-    (Mixup/CutMix). The finished model runs one dummy forward and loss at
-    the probe size, so that a wrong setting fails when the model is built,
-    naming the part.
+    main head (a head that keeps no ``num_classes``, as ``ClsHead`` on a
+    backbone that classifies itself, gives the width of its logits), and
+    ``cal_acc`` on unless the recipe mixes labels (Mixup/CutMix). The
+    finished model runs one dummy forward and loss at the probe size, so
+    that a wrong setting fails when the model is built, naming the part.
 
     Training (``mode='loss'``) lets every classifier compute its loss with
     its own ``loss()`` (the main head's exactly as in MMPretrain, under
@@ -80,8 +81,11 @@ class DKSClassifier(ImageClassifier):
                 'model.aux_head.cal_acc=True: the recipe mixes labels '
                 '(Mixup/CutMix batch augments), which have no accuracy; '
                 'leave cal_acc out')
+        num_classes = getattr(self.head, 'num_classes', None)
+        if num_classes is None:
+            num_classes = self._scored_classes()
         expected_fields = (('in_channels', list(self.aux_neck.out_channels)),
-                           ('num_classes', self.head.num_classes))
+                           ('num_classes', num_classes))
         for field, expected in expected_fields:
             given = aux_head.setdefault(field, expected)
             if (list(given) if isinstance(given, (list, tuple)) else
@@ -152,6 +156,35 @@ class DKSClassifier(ImageClassifier):
         upgrade_aux_head_keys(state_dict, 'aux_head.')
         return state_dict
 
+    def _scored_classes(self) -> int:
+        """The class count of a head that keeps none (MMPretrain's
+        ``ClsHead`` on a backbone that classifies itself, as VGG,
+        InceptionV3 and LeNet5 do; ``VigClsHead``): the width of the logits
+        it returns for the probe's features, in eval mode."""
+        probe = probe_backbone(self.backbone, self.aux_neck.probe_size)
+        name = type(self.head).__name__
+        modes = {m: m.training for m in self.modules()}
+        self.eval()
+        try:
+            with torch.no_grad():
+                feats = _run(
+                    'model.neck does not take the backbone outputs '
+                    f'{probe.output_shapes}', self.neck,
+                    probe.outputs) if self.with_neck else probe.outputs
+                logits = _run(
+                    f'model.head ({name}) does not take the features '
+                    f'{[tuple(f.shape[1:]) for f in feats]}', self.head,
+                    feats)
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+        if not (isinstance(logits, torch.Tensor) and logits.dim() == 2):
+            raise ValueError(
+                f'model.head ({name}) keeps no num_classes and returns '
+                f'{type(logits).__name__} rather than (N, num_classes) '
+                'logits')
+        return logits.shape[1]
+
     def _check_build(self) -> None:
         """Neck, heads and the DKS loss once on the backbone outputs of the
         probe (and the branches on dummy maps of their taps' shapes), in
@@ -205,10 +238,10 @@ def _check_head(head) -> None:
         raise ValueError(
             f'model.head ({name}): MMPretrain cannot train the distilled '
             'DeiT head (it only warns); train with VisionTransformerClsHead')
-    if not (isinstance(head, ClsHead) and hasattr(head, 'num_classes')):
+    if not isinstance(head, ClsHead):
         raise ValueError(
             f'model.head ({name}) is not a single-label classification head '
-            'with num_classes (an MMPretrain ClsHead such as LinearClsHead)')
+            '(an MMPretrain ClsHead such as LinearClsHead)')
 
 
 def _run(failure: str, fn, *args):
