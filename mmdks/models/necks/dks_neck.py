@@ -103,9 +103,15 @@ class DKSNeck(BaseModule):
         self.out_channels: Tuple[int, ...] = tuple(
             b.out_channels for b in self.branches)
 
-    def record(self) -> OutputRecorder:
-        """``with neck.record() as taps: backbone(x)`` keeps the tapped
-        outputs of that forward pass in ``taps``."""
+    def record(self, backbone: nn.Module) -> OutputRecorder:
+        """``with neck.record(backbone) as taps: backbone(x)`` keeps the
+        tapped outputs of that forward pass in ``taps``.
+
+        Args:
+            backbone (nn.Module): The backbone the taps name modules of, as
+                it is now (see :meth:`OutputRecorder.follow`).
+        """
+        self.recorder.follow(backbone)
         return self.recorder
 
     def forward(self, taps: Mapping[str, Any]) -> Tuple[torch.Tensor, ...]:
