@@ -20,8 +20,8 @@ from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
 from helpers import CONFIG_DIR, PROBE_SIZE, REPO_ROOT, run_script
-from mmdks.apis import (CheckpointError, plain_model_config, strip_checkpoint,
-                        strip_state_dict)
+from mmdks.apis import (CheckpointError, export_onnx, plain_model_config,
+                        strip_checkpoint, strip_state_dict)
 
 SHIPPED_CONFIG = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
 DKS34_CONFIG = osp.join(CONFIG_DIR, 'dks_resnet34_8xb32_in1k.py')
@@ -672,3 +672,13 @@ def test_cfg_options_the_run_was_trained_with(dks_config, tmp_path, capsys):
     assert code == 0, err
     plain = Config.fromfile(osp.join(out_dir, 'epoch_1_plain.py'))
     assert plain.model.head.num_classes == 10
+
+
+def test_onnx_export_of_a_grey_image_model(tmp_path):
+    # Fashion-MNIST's models take 1 channel: the export traces and checks
+    # with what the model takes, not RGB.
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    diff = export_onnx(model, str(tmp_path / 'grey.onnx'), (28, 28))
+    assert 0 <= diff <= 1e-4
