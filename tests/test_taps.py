@@ -79,6 +79,7 @@ def test_channels_last_and_tuple_taps():
     (dict(tap='pair', tap_index=1), 'tap_index=1 is not a tensor output'),
     (dict(tap='stages.2'), 'at or after the module that produces'),
     (dict(tap='stags.1'), 'nearest: stages.1'),
+    (dict(tap=1), 'tap=1 must be a module name'),
     (dict(from_stage=1, type='ResStageBranch'),
      'continues a ResNet-family backbone'),
 ])
