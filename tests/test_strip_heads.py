@@ -343,6 +343,8 @@ def make_bad(kind: str, folder: str, source: str) -> str:
         os.makedirs(path)
     elif kind == 'url':
         return 'http://127.0.0.1:9/epoch_3.pth'  # refused before a request
+    elif kind == 'petrel':
+        return 'cluster:s3://bucket/epoch_3.pth'  # MMEngine's cluster form
     return path
 
 
@@ -360,6 +362,7 @@ BAD_INPUTS = [
      r'has NaN or inf in 1 tensors: head\.fc\.weight; .*--allow-nonfinite'),
     ('directory', None, 'directory.pth is a directory'),
     ('url', None, 'strip_heads reads a local file; download it'),
+    ('petrel', None, 'strip_heads reads a local file; download it'),
 ]
 
 
