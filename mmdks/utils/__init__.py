@@ -1,6 +1,6 @@
 from .cli import USAGE_ERRORS, add_error_arguments, one_line_errors
 from .dependency import check_dependencies
-from .fileio import atomic_outputs
+from .fileio import atomic_outputs, write_checkpoint
 from .model_index import register_model_index
 from .runner_cfg import (init_cpu_distributed, set_dataloader_defaults,
                          set_tta, set_visualization, set_work_dir)
@@ -17,5 +17,6 @@ __all__ = [
     'load_scalars', 'one_line_errors',
     'register_checkpoint_safe_globals', 'register_model_index',
     'resumed_from', 'session_logs', 'set_dataloader_defaults', 'set_tta',
-    'set_visualization', 'set_work_dir', 'stitch_sessions', 'val_history'
+    'set_visualization', 'set_work_dir', 'stitch_sessions', 'val_history',
+    'write_checkpoint'
 ]
