@@ -9,7 +9,7 @@ import textwrap
 
 from helpers import (CONFIG_DIR, REPO_ROOT, make_imagenet_folder,
                      run_script)
-from mmdks.utils import find_scalars_log, load_scalars
+from mmdks.utils import load_scalars, session_logs
 from mmdks.visualization import plot_dks_curves
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'plot_dks_curves.py')
@@ -66,7 +66,7 @@ def test_newest_log_and_keys(tmp_path, capsys):
     old = write_log(work_dir, '20250101_000000', [{'step': 1, 'lr': 1}])
     os.utime(old, (1, 1))
     new = write_log(work_dir, '20250102_000000', synthetic_records())
-    assert find_scalars_log(work_dir) == new
+    assert session_logs(work_dir)[-1] == new
     assert len(load_scalars(new)) == 15
 
     out = str(tmp_path / 'curves.png')
@@ -157,7 +157,7 @@ def test_log_of_a_real_dks_run(tmp_path):
     ]
     subprocess.run(command, env=env, check=True, capture_output=True)
 
-    records = load_scalars(find_scalars_log(work_dir))
+    records = load_scalars(session_logs(work_dir)[-1])
     val = [r for r in records if 'branch/main_top1' in r]
     assert [r['step'] for r in val] == [1, 2]
     assert all(r['branch/main_top1'] == r['accuracy/top1'] for r in val)

@@ -87,6 +87,22 @@ def uninterrupted(imagenet_folder, tmp_path_factory):
     return cfg, str(root / 'work')
 
 
+def test_train_tool_drives_a_warm_up_the_config_did_not_hook(
+        imagenet_folder, tmp_path):
+    # 8 images, batch 4: iteration 1 is step 0 of a 4-step ramp (alpha 0),
+    # iteration 2 step 1 (alpha / 4).
+    cfg = write_small_config(tmp_path / 'cfg.py', imagenet_folder,
+                             max_epochs=1)
+    with open(cfg, 'a') as f:
+        f.write('model = dict(aux_head=dict(synergy_loss=dict('
+                'warmup_iters=4)))\n')
+    work = str(tmp_path / 'work')
+    result = run(TRAIN + [cfg, '--work-dir', work])
+    assert result.returncode == 0, result.stderr[-3000:]
+    synergy = [r['loss_synergy'] for r in latest_scalars(work) if 'iter' in r]
+    assert synergy[0] == 0 and synergy[1] > 0
+
+
 def test_sigkill_then_resume_equals_an_uninterrupted_run(
         uninterrupted, tmp_path):
     cfg, reference = uninterrupted

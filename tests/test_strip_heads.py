@@ -20,8 +20,8 @@ from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
 from helpers import CONFIG_DIR, PROBE_SIZE, REPO_ROOT, run_script
-from mmdks.apis import (CheckpointError, plain_model_config, strip_checkpoint,
-                        strip_state_dict)
+from mmdks.apis import (CheckpointError, export_onnx, plain_model_config,
+                        strip_checkpoint, strip_state_dict)
 
 SHIPPED_CONFIG = osp.join(CONFIG_DIR, 'dks_resnet18_8xb32_in1k.py')
 DKS34_CONFIG = osp.join(CONFIG_DIR, 'dks_resnet34_8xb32_in1k.py')
@@ -343,6 +343,8 @@ def make_bad(kind: str, folder: str, source: str) -> str:
         os.makedirs(path)
     elif kind == 'url':
         return 'http://127.0.0.1:9/epoch_3.pth'  # refused before a request
+    elif kind == 'petrel':
+        return 'cluster:s3://bucket/epoch_3.pth'  # MMEngine's cluster form
     return path
 
 
@@ -360,6 +362,7 @@ BAD_INPUTS = [
      r'has NaN or inf in 1 tensors: head\.fc\.weight; .*--allow-nonfinite'),
     ('directory', None, 'directory.pth is a directory'),
     ('url', None, 'strip_heads reads a local file; download it'),
+    ('petrel', None, 'strip_heads reads a local file; download it'),
 ]
 
 
@@ -702,3 +705,13 @@ def test_load_exactly_allows_only_the_keys_the_model_drops_itself():
     with pytest.raises(RuntimeError, match=r'missing keys fc\.bias'):
         load_exactly(model, {k: v for k, v in weights.items()
                              if k != 'fc.bias'})
+
+
+def test_onnx_export_of_a_grey_image_model(tmp_path):
+    # Fashion-MNIST's models take 1 channel: the export traces and checks
+    # with what the model takes, not RGB.
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    diff = export_onnx(model, str(tmp_path / 'grey.onnx'), (28, 28))
+    assert 0 <= diff <= 1e-4

@@ -198,3 +198,18 @@ def test_an_interrupted_run_is_resumed_and_reported_so(tmp_path, monkeypatch):
     run_study(monkeypatch, '--methods', 'baseline', 'dks', '--seeds', '0',
               '--work-dir', str(work), '--out', str(out), '--report-only')
     assert '(2 at once; resumed from epoch_2.pth)' in out.read_text()
+
+
+def test_the_report_stays_in_the_work_dir_and_names_its_plot_s_seed(
+        tmp_path, monkeypatch):
+    # Run from elsewhere with a relative --work-dir and no --out: the
+    # report goes beside the runs, not over the repository's docs.
+    for seed in (3, 4):
+        fake_run(tmp_path / 'work', 'dks', seed, 7.0)
+    monkeypatch.chdir(tmp_path)
+    run_study(monkeypatch, '--methods', 'dks', '--seeds', '3', '4',
+              '--work-dir', 'work', '--report-only')
+    report = (tmp_path / 'work' / 'report.md').read_text()
+    assert 'Training curves of DKS, seed 3: ![curves](report_dks_seed3.png)' \
+        in report
+    assert (tmp_path / 'work' / 'report_dks_seed3.png').exists()

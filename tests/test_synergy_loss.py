@@ -156,6 +156,7 @@ def test_finite_for_large_and_saturated_logits(dtype, scale):
     (dict(eps=-1e-8), 'eps'),
     (dict(eps=1e-2), r'eps=0.01 must be a number in \[0, 0.0001\]'),
     (dict(eps='1e-8'), 'eps'),
+    (dict(fused=1), 'fused'),
 ])
 def test_bad_arguments_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.model import ExponentialMovingAverage
+from mmengine.model import ExponentialMovingAverage, convert_sync_batchnorm
 from mmpretrain.registry import MODELS
 
 import mmdks  # noqa: F401
@@ -65,7 +65,7 @@ def test_channels_last_and_tuple_taps():
     dks = neck([dict(tap='nhwc'), dict(tap='pair', tap_index=0)], backbone)
     assert [t.layout for t in dks.taps] == ['NHWC', 'NCHW']
     assert [t.shape for t in dks.taps] == [(8, 16, 16), (16, 8, 8)]
-    with dks.record() as taps:
+    with dks.record(backbone) as taps:
         backbone(torch.randn(2, 3, 32, 32))
     feats = dks(taps)
     assert [f.shape for f in feats] == [(2, 32), (2, 32)]
@@ -79,6 +79,7 @@ def test_channels_last_and_tuple_taps():
     (dict(tap='pair', tap_index=1), 'tap_index=1 is not a tensor output'),
     (dict(tap='stages.2'), 'at or after the module that produces'),
     (dict(tap='stags.1'), 'nearest: stages.1'),
+    (dict(tap=1), 'tap=1 must be a module name'),
     (dict(from_stage=1, type='ResStageBranch'),
      'continues a ResNet-family backbone'),
 ])
@@ -187,7 +188,7 @@ def test_recorder_keeps_outputs_only_inside_and_survives_a_deep_copy():
     model = build_model('dks_resnet18_8xb32_in1k.py', num_classes=10)
     inputs, _ = batch()
     model.eval()
-    with model.aux_neck.record() as taps:
+    with model.aux_neck.record(model.backbone) as taps:
         model.backbone(inputs)
     assert set(taps) == {'layer2', 'layer3'}
     model.backbone(inputs)  # outside: nothing kept
@@ -202,6 +203,23 @@ def test_recorder_keeps_outputs_only_inside_and_survives_a_deep_copy():
     ema.module.aux_neck.branches[0].layers[0][0].conv1.weight.data.zero_()
     with torch.no_grad():
         assert torch.equal(model.forward_logits(inputs)[0], expected[0])
+
+
+def test_a_tapped_layer_replaced_after_the_build_is_still_tapped():
+    # MMEngine's sync_bn swaps every BN layer for a new SyncBN one after
+    # the model is built; a branch tapping a BN layer keeps reading it.
+    cfg = load_config('dks_resnet18_8xb32_in1k.py', num_classes=10)
+    cfg.model.aux_neck.branches[0] = dict(type='ConvBranch',
+                                          tap='layer2.0.downsample.1')
+    model = build_model(cfg).eval()
+    inputs, _ = batch()
+    with torch.no_grad():
+        expected = model.forward_logits(inputs)
+        synced = convert_sync_batchnorm(model).eval()
+        assert type(synced.backbone.layer2[0].downsample[1]).__name__ == \
+            'SyncBatchNorm'
+        for x, y in zip(expected, synced.forward_logits(inputs)):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
 
 
 def test_recorder_refuses_a_module_that_runs_twice():

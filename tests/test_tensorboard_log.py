@@ -9,8 +9,8 @@ import pytest
 from mmengine.visualization import Visualizer
 
 from helpers import REPO_ROOT
-from mmdks.utils import (find_scalars_log, load_event_scalars,
-                         load_run_scalars, load_scalars)
+from mmdks.utils import (load_event_scalars, load_run_scalars, load_scalars,
+                         session_logs)
 from mmdks.utils.scalar_log import EVENTS
 from test_plot_curves import LOSSES, VAL, run_tool, synthetic_records
 from test_reliability import write_small_config
@@ -34,8 +34,9 @@ def test_events_read_as_the_json_log(tmp_path):
     run_dir = str(tmp_path / '20250101_000000')
     log_records(run_dir, synthetic_records(),
                 ['LocalVisBackend', 'TensorboardVisBackend'])
-    from_json = load_scalars(find_scalars_log(str(tmp_path)))
-    from_events = load_event_scalars(find_scalars_log(str(tmp_path), EVENTS))
+    from_json = load_scalars(session_logs(str(tmp_path))[-1])
+    from_events = load_event_scalars(
+        session_logs(str(tmp_path), EVENTS)[-1])
     assert len(from_events) == len(from_json) == 15
     for event, line in zip(from_events, from_json):
         assert event == pytest.approx(line, rel=1e-6)  # float32 values

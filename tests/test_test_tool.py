@@ -56,8 +56,9 @@ def run_test(config: str, checkpoint: str, work_dir: str, *options):
 
 def test_out_show_dir_interval_and_no_pin_memory(dks_checkpoint, tmp_path):
     work_dir, vis = str(tmp_path / 'work'), str(tmp_path / 'vis')
+    (tmp_path / 'preds.pkl').write_text('an earlier run')
     ran = run_test(*dks_checkpoint, work_dir, '--out',
-                   str(tmp_path / 'preds.pkl'), '--show-dir', vis,
+                   str(tmp_path / 'preds.pkl'), '--force', '--show-dir', vis,
                    '--interval', '2', '--no-pin-memory')
     with open(tmp_path / 'preds.pkl', 'rb') as f:
         predictions = pickle.load(f)
@@ -82,6 +83,18 @@ def test_out_item_needs_out(dks_checkpoint):
     result = run_tool(*dks_checkpoint, '--out-item', 'metrics')
     assert result.returncode == 2
     assert '--out-item needs --out FILE' in result.stderr
+
+
+def test_an_existing_out_is_kept_unless_forced(dks_checkpoint, tmp_path):
+    out = tmp_path / 'preds.pkl'
+    out.write_text('mine')
+    result = run_tool(*dks_checkpoint, '--out', str(out))
+    assert result.returncode == 2 and '--force' in result.stderr
+    assert out.read_text() == 'mine'
+    result = run_tool(*dks_checkpoint, '--out', str(tmp_path / 'preds.txt'))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith('error: ')
+    assert 'Traceback' not in result.stderr
 
 
 def test_show_turns_on_the_visualization_hook(dks_checkpoint):

@@ -26,6 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out', help='dump the predictions (or --out-item) to this file')
     parser.add_argument(
+        '--force', action='store_true', help='replace an existing --out')
+    parser.add_argument(
         '--out-item',
         choices=['metrics', 'pred'],
         help='what --out holds: the predictions (pred, the default, a '
@@ -74,6 +76,10 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.out_item is not None and args.out is None:
         parser.error('--out-item needs --out FILE')
+    # Before the test runs, not after.
+    if args.out and os.path.exists(args.out) and not args.force:
+        parser.error(f'{args.out} exists: pass --force to replace it, or '
+                     'another --out')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -106,9 +112,10 @@ def main() -> None:
         model = runner.model.module \
             if isinstance(runner.model, BaseTTAModel) else runner.model
         check_checkpoint_fits(model, args.checkpoint, args.allow_nonfinite)
-    if args.out and args.out_item != 'metrics':
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
+        if args.out and args.out_item != 'metrics':
+            # Refuses an --out that is not a pickle, in one line.
+            runner.test_evaluator.metrics.append(
+                DumpResults(out_file_path=args.out))
     with one_line_errors(args.debug, (CheckpointError, )):
         metrics = runner.test()
     if args.out and args.out_item == 'metrics':

@@ -1,7 +1,8 @@
 """Train a model with MMEngine's runner, the same way MMPretrain's
 ``tools/train.py`` does, with mmdks imported (its modules registered, every
 checkpoint loaded with torch's safe loader), the checkpoint to start from
-checked, a stop on a NaN loss and epochs seeded for an exact resume."""
+checked, a stop on a NaN loss, epochs seeded for an exact resume and the
+synergy loss's warm-up driven where it has one."""
 import argparse
 import os
 
@@ -12,7 +13,9 @@ from mmengine.runner import Runner
 import mmdks  # noqa: F401  registers DKS modules and the safe loader
 from mmdks.apis import (CheckpointError, auto_resume_checkpoint,
                         check_checkpoint_fits)
-from mmdks.engine import EpochSeedHook, FiniteLossHook, NonFiniteLossError
+from mmdks.engine import (EpochSeedHook, FiniteLossHook, NonFiniteLossError,
+                          SynergyWarmupHook)
+from mmdks.models.losses import SynergyLoss
 from mmdks.utils import (add_error_arguments, init_cpu_distributed,
                          one_line_errors, set_dataloader_defaults,
                          set_work_dir)
@@ -96,7 +99,12 @@ def main() -> None:
         if cfg.get('load_from'):
             check_checkpoint_fits(runner.model, cfg.load_from,
                                   args.allow_nonfinite)
-    for hook in (FiniteLossHook(), EpochSeedHook()):
+    hooks = [FiniteLossHook(), EpochSeedHook()]
+    # warmup_iters needs its hook; a config that sets one needs no more.
+    if any(isinstance(m, SynergyLoss) and m.warmup_iters
+           for m in runner.model.modules()):
+        hooks.append(SynergyWarmupHook())
+    for hook in hooks:
         if not any(isinstance(h, type(hook)) for h in runner.hooks):
             runner.register_hook(hook)
     with one_line_errors(args.debug, (CheckpointError, NonFiniteLossError)):

@@ -50,8 +50,9 @@ def first_keys(keys: Sequence[str]) -> str:
 
 def is_remote(path: str) -> bool:
     """Whether ``path`` names a location by a scheme (``https://``,
-    ``s3://``, ``torchvision://``, ...) rather than a local file."""
-    return _SCHEME.match(path) is not None
+    ``s3://``, ``cluster:s3://``, ``torchvision://``, ...) rather than a
+    local file."""
+    return bool(_SCHEME.match(path) or _PETREL.match(path))
 
 
 def _model_zoo_location(path: str) -> str:

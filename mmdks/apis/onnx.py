@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from mmdks.models.utils import input_channels
+
 ONNX_TOLERANCE = 1e-4
 
 
@@ -39,9 +41,10 @@ def export_onnx(model: torch.nn.Module, path: str,
     import onnxruntime
 
     model.eval()
+    channels = input_channels(model)  # 1 for the grey Fashion-MNIST models
     # The dynamo exporter needs onnxscript; TorchScript export needs nothing.
     torch.onnx.export(
-        model, (torch.randn(2, 3, *shape), ),
+        model, (torch.randn(2, channels, *shape), ),
         path,
         dynamo=False,
         input_names=['input'],
@@ -55,7 +58,7 @@ def export_onnx(model: torch.nn.Module, path: str,
             }
         },
         opset_version=17)
-    inputs = torch.randn(3, 3, *shape)
+    inputs = torch.randn(3, channels, *shape)
     session = onnxruntime.InferenceSession(
         path, providers=['CPUExecutionProvider'])
     logits = session.run(None, {'input': inputs.numpy()})[0]

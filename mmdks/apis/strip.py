@@ -8,7 +8,6 @@ config that MMPretrain loads without mmdks installed.
 """
 import datetime
 import hashlib
-import io
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -20,7 +19,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 from mmdks.models import DKSClassifier
-from mmdks.utils.fileio import atomic_outputs
+from mmdks.utils.fileio import atomic_outputs, write_checkpoint
 from mmdks.version import __version__
 from .checkpoint import (check_finite, check_matches, load_exactly,
                          mismatches, state_dict_of)
@@ -230,15 +229,10 @@ def strip_checkpoint(config_path: str,
         exported['meta']['dataset_meta'] = _plain_meta(
             source_meta['dataset_meta'])
 
-    # torch.save reports a failed write (a full disk) as an opaque
-    # RuntimeError; Python's own write raises OSError.
-    serialized = io.BytesIO()
-    torch.save(exported, serialized)
     try:
         with atomic_outputs(list(outputs.values())) as temps:
             temp = dict(zip(outputs, temps))
-            with open(temp['checkpoint'], 'wb') as f:
-                f.write(serialized.getbuffer())
+            write_checkpoint(exported, temp['checkpoint'])
             plain_cfg.dump(temp['config'])
             onnx_diff = export_onnx(plain_model, temp['onnx'], shape) \
                 if onnx else None

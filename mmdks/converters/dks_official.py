@@ -25,7 +25,7 @@ from mmdks.apis.checkpoint import mismatches
 from mmdks.apis.checkpoint_loader import (CheckpointError, first_keys,
                                           load_checkpoint_safely)
 from mmdks.models import DKSClassifier
-from mmdks.utils.fileio import atomic_outputs
+from mmdks.utils.fileio import atomic_outputs, write_checkpoint
 from mmdks.version import __version__
 
 # How the authors evaluate (imagenet/main.py of the reference code): a
@@ -172,6 +172,6 @@ def convert_dks_official(src: str, dst: str, force: bool = False) -> dict:
         },
     }
     with atomic_outputs(list(outputs.values())) as (ckpt, config):
-        torch.save(checkpoint, ckpt)
+        write_checkpoint(checkpoint, ckpt)
         cfg.dump(config)
     return dict(depth=depth, num_keys=len(converted), outputs=outputs)

@@ -1,10 +1,13 @@
 """Writing files all or nothing."""
 import contextlib
 import glob
+import io
 import os
 import os.path as osp
 import tempfile
 from typing import Iterator, List, Sequence
+
+import torch
 
 
 @contextlib.contextmanager
@@ -54,3 +57,19 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[List[str]]:
         for temp in temps:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(temp)
+
+
+def write_checkpoint(checkpoint: dict, path: str) -> None:
+    """``torch.save`` to ``path`` such that a failed write (a full disk)
+    raises ``OSError``, which torch reports as an opaque ``RuntimeError``:
+    serialized in memory, then written by Python.
+
+    Args:
+        checkpoint (dict): What to save.
+        path (str): The file, usually a temporary path of
+            :func:`atomic_outputs`.
+    """
+    serialized = io.BytesIO()
+    torch.save(checkpoint, serialized)
+    with open(path, 'wb') as f:
+        f.write(serialized.getbuffer())

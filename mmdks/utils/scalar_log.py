@@ -56,12 +56,6 @@ def session_logs(work_dir: str, name: str = 'scalars.json') -> List[str]:
     return sorted(logs, key=order)
 
 
-def find_scalars_log(work_dir: str, name: str = 'scalars.json') -> str:
-    """The newest session's ``vis_data/<name>`` of a work dir (see
-    :func:`session_logs`)."""
-    return session_logs(work_dir, name)[-1]
-
-
 def load_scalars(path: str) -> List[dict]:
     """The records of a scalar log, one dict per line.
 

@@ -40,7 +40,7 @@ from mmdks.analysis import (PROVENANCE_FIELDS, format_difference,
                             provenance_changes, provenance_of,
                             run_provenance, runs_text, seed_ranges)
 from mmdks.structures import ENSEMBLE, classifier_names, classifier_of
-from mmdks.utils import latest_scalars, val_history
+from mmdks.utils import atomic_outputs, latest_scalars, val_history
 from mmdks.utils.scalar_log import TIMESTAMP
 from mmdks.visualization import plot_dks_curves
 
@@ -111,7 +111,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at once (each gets cores / jobs threads)')
     parser.add_argument('--work-dir', default='work_dirs/fashion_mnist_study')
-    parser.add_argument('--out', default='docs/results.md')
+    parser.add_argument(
+        '--out', default=None,
+        help='the Markdown report (default: WORK_DIR/report.md); a '
+        'regeneration keeps what follows its discussion mark')
     parser.add_argument(
         '--no-plot', action='store_true',
         help='draw no training curves of DKS (e.g. when another report of '
@@ -125,6 +128,8 @@ def parse_args() -> argparse.Namespace:
     if missing:
         parser.error(f'--methods {missing} have no config for --arch '
                      f'{args.arch} in configs/fashion_mnist/')
+    if args.out is None:
+        args.out = osp.join(args.work_dir, 'report.md')
     seeds = sorted({s for group in args.seeds for s in group})
     args.seeds = {m: seeds for m in args.methods}
     for method, own in args.method_seeds:
@@ -165,8 +170,17 @@ def train_options(args, seed: int) -> List[str]:
     ]
 
 
+def write_json(path: str, data: dict) -> None:
+    """Write ``path`` whole or not at all: a ``run.json`` marks a run
+    finished, so a kill mid-write must not leave half of one."""
+    with atomic_outputs([path]) as (temp, ):
+        with open(temp, 'w') as f:
+            json.dump(data, f)
+
+
 def run_dir(args, method: str, seed: int) -> str:
-    return osp.join(args.work_dir, f'{method}_seed{seed}')
+    # Absolute: the runs' subprocesses work in the repository root.
+    return osp.abspath(osp.join(args.work_dir, f'{method}_seed{seed}'))
 
 
 def finished_run(args, method: str, seed: int) -> Optional[dict]:
@@ -239,8 +253,7 @@ def run_one(args, method: str, seed: int) -> dict:
         # Scored now, while the checkpoint is here: a study moved between
         # machines (logs only) can be reported without it.
         branch_errors(args, method, seed)
-    with open(done, 'w') as f:
-        json.dump(record, f)
+    write_json(done, record)
     print(f'{method} seed {seed}: {record["wall_s"]:.0f} s', flush=True)
     return record
 
@@ -283,8 +296,7 @@ def branch_errors(args, method: str, seed: int) -> Optional[dict]:
             for k, v in metrics.items()
             if k.startswith('branch/') and k.endswith('_top1')
         }
-        with open(done, 'w') as f:
-            json.dump(errors, f)
+        write_json(done, errors)
     with open(done) as f:
         return json.load(f)
 
@@ -322,10 +334,10 @@ def main() -> None:
                 branches[method][seed] = scores
     plot = None
     if errors.get('dks') and not args.no_plot:
-        plot = osp.splitext(args.out)[0] + '_dks_seed0.png'
+        seed = min(errors['dks'])
+        plot = osp.splitext(args.out)[0] + f'_dks_seed{seed}.png'
         plot_dks_curves(
-            latest_scalars(run_dir(args, 'dks', min(errors['dks']))),
-            plot, force=True)
+            latest_scalars(run_dir(args, 'dks', seed)), plot, force=True)
     missing = [job for job in jobs if job not in runs]
     write_report(args, runs, missing, errors, branches, plot)
     print(f'report: {args.out}')
@@ -433,9 +445,9 @@ def write_report(args, runs: dict, missing: list, errors: dict,
             old = f.read()
         if NOTES_MARK in old:
             notes = old[old.index(NOTES_MARK):]
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        f.write('\n'.join(lines) + '\n\n' + notes)
+    with atomic_outputs([args.out]) as (temp, ):
+        with open(temp, 'w') as f:
+            f.write('\n'.join(lines) + '\n\n' + notes)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ tensorboard); a run resumed into its work dir is read across its sessions.
 import argparse
 import sys
 
-from mmdks.utils import load_run_scalars
+from mmdks.utils import load_run_scalars, one_line_errors
 from mmdks.visualization import plot_dks_curves
 
 
@@ -27,12 +27,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    try:
+    with one_line_errors(False, (ImportError, OSError, ValueError)):
         logs, records = load_run_scalars(args.work_dir)
         plotted = plot_dks_curves(records, args.out, args.force)
-    except (ImportError, OSError, ValueError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
     print(f"read {', '.join(logs)}")
     print(f"losses: {', '.join(plotted['loss']) or 'none'}")
     print(f"validation: {', '.join(plotted['val']) or 'none'}")

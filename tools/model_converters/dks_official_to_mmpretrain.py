@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from mmdks.converters import convert_dks_official
+from mmdks.utils import one_line_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,11 +30,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    try:
+    # ValueError includes CheckpointError; OSError existing outputs.
+    with one_line_errors(False, (ValueError, OSError)):
         summary = convert_dks_official(args.src, args.dst, args.force)
-    except (ValueError, OSError) as e:  # incl. CheckpointError, exists
-        print(f'error: {e}', file=sys.stderr)
-        return 1
     outputs = summary['outputs']
     print(f"ResNet-{summary['depth']}: {summary['num_keys']} tensors")
     for kind, path in outputs.items():

@@ -107,7 +107,7 @@ class DKSClassifier(ImageClassifier):
                                                              ...]]:
         """The plain model's neck features and the branch features, from
         one backbone forward pass."""
-        with self.aux_neck.record() as taps:
+        with self.aux_neck.record(self.backbone) as taps:
             feats = self.extract_feat(inputs)
         return feats, self.aux_neck(taps)
 

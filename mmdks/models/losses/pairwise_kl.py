@@ -57,7 +57,6 @@ class Pairs(NamedTuple):
     weights: torch.Tensor  # (K, K): scale * L
     grad_shift: Optional[torch.Tensor]  # (K, 1, 1); None where all zero
     grad_weights: Optional[torch.Tensor]  # (K, K): scale * G; None if L
-    count: int  # number of pairs
 
 
 def _mix(weights: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

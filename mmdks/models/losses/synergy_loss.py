@@ -106,7 +106,7 @@ class SynergyLoss(nn.Module):
         if not _is_real(temperature) or not 0 < temperature < math.inf:
             raise ValueError(f'SynergyLoss: temperature={temperature!r} '
                              'must be a finite number > 0')
-        if fused not in (None, True, False):
+        if not (fused is None or isinstance(fused, bool)):
             raise ValueError(f'SynergyLoss: fused={fused!r} must be None '
                              '(the Triton kernels on CUDA where Triton is), '
                              'True or False')
@@ -182,11 +182,10 @@ class SynergyLoss(nn.Module):
                dtype)
         if key not in self._pair_sets:
             mask = pair_mask(num_classifiers, self.pairs, logits.device)
-            count = int(mask.sum().item())
             scale = self.alpha * self.temperature**2 / batch_size / (
                 1 + num_classes * self.eps)
             if self.reduction == 'mean':
-                scale /= count
+                scale /= int(mask.sum().item())
             mask = mask.double() * scale
             shift = mask.sum(1) - mask.sum(0)
             one_way = bool(shift.any())
@@ -195,7 +194,7 @@ class SynergyLoss(nn.Module):
                 shift[:, None, None].to(dtype)
                 if one_way and not self.eps else None,
                 (torch.diag(mask.sum(1)) - mask).to(dtype)
-                if one_way else None, count)
+                if one_way else None)
         return self._pair_sets[key]
 
     def _use_fused(self, logits: torch.Tensor) -> bool:

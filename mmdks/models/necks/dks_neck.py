@@ -102,13 +102,16 @@ class DKSNeck(BaseModule):
              for tap in self.taps})
         self.out_channels: Tuple[int, ...] = tuple(
             b.out_channels for b in self.branches)
-        # The tapped modules, unregistered (a tuple is no submodule): only
-        # read to explain a tap that gives no gradient in training.
-        self._tapped = tuple(modules[tap.name] for tap in self.taps)
 
-    def record(self) -> OutputRecorder:
-        """``with neck.record() as taps: backbone(x)`` keeps the tapped
-        outputs of that forward pass in ``taps``."""
+    def record(self, backbone: nn.Module) -> OutputRecorder:
+        """``with neck.record(backbone) as taps: backbone(x)`` keeps the
+        tapped outputs of that forward pass in ``taps``.
+
+        Args:
+            backbone (nn.Module): The backbone the taps name modules of, as
+                it is now (see :meth:`OutputRecorder.follow`).
+        """
+        self.recorder.follow(backbone)
         return self.recorder
 
     def forward(self, taps: Mapping[str, Any]) -> Tuple[torch.Tensor, ...]:
@@ -131,8 +134,8 @@ class DKSNeck(BaseModule):
     def _check_gradient(self, inputs: Sequence[torch.Tensor]) -> None:
         """A tap of trainable modules whose output carries no gradient is
         detached from the backbone: its branch would train only itself."""
-        for i, (tap, x, module) in enumerate(
-                zip(self.taps, inputs, self._tapped)):
+        for i, (tap, x) in enumerate(zip(self.taps, inputs)):
+            module = self.recorder.modules[tap.name]
             if not x.requires_grad and any(
                     p.requires_grad for p in module.parameters()):
                 raise RuntimeError(

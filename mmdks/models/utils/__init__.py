@@ -1,5 +1,5 @@
-from .backbone_probe import (BackboneProbe, ModuleRun, probe_backbone,
-                             probe_size_of)
+from .backbone_probe import (BackboneProbe, ModuleRun, input_channels,
+                             probe_backbone, probe_size_of)
 from .conv_branch import ConvBranch
 from .output_recorder import OutputRecorder
 from .res_stage_branch import (ResStageBranch, default_num_blocks,
@@ -13,7 +13,8 @@ from .wrn_stage_branch import WRNStageBranch
 __all__ = [
     'BackboneProbe', 'BaseBranch', 'ConvBranch', 'ModuleRun',
     'OutputRecorder', 'ResStageBranch', 'Tap', 'TapCandidate', 'TokenBranch',
-    'WRNStageBranch', 'default_num_blocks', 'is_resnet_family',
+    'WRNStageBranch', 'default_num_blocks', 'input_channels',
+    'is_resnet_family',
     'probe_backbone', 'probe_size_of', 'resnet_stage_channels',
     'resolve_tap', 'stage_names', 'tap_candidates', 'tap_input'
 ]

@@ -74,9 +74,11 @@ def probe_size_of(backbone: nn.Module,
     return tuple(size)
 
 
-def _input_channels(backbone: nn.Module) -> int:
+def input_channels(model: nn.Module) -> int:
+    """The image channels ``model`` takes: its first ``Conv2d``'s input
+    channels (3 if it has none)."""
     first_conv = next(
-        (m for m in backbone.modules() if isinstance(m, nn.Conv2d)), None)
+        (m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     return first_conv.in_channels if first_conv is not None else 3
 
 
@@ -144,7 +146,7 @@ def probe_backbone(
             versions[name] = [t._version for t in _tensors(output)]
 
     param = next(backbone.parameters())
-    input_shape = (_input_channels(backbone), *size)
+    input_shape = (input_channels(backbone), *size)
     dummy = torch.zeros(1, *input_shape, device=param.device,
                         dtype=param.dtype)
     modes = {m: m.training for m in backbone.modules()}

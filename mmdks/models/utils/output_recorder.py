@@ -12,6 +12,8 @@ class OutputRecorder:
     keeps it; outside ``with recorder`` it returns at once. Inside, each
     module's output is kept under its name in a fresh dict, which the
     ``with`` statement returns and the recorder forgets on exit.
+    :meth:`follow` re-hooks a module that was replaced after the recorder
+    was made.
 
     Args:
         modules (Mapping[str, nn.Module]): The modules to record, by name.
@@ -25,10 +27,33 @@ class OutputRecorder:
 
     def __init__(self, modules: Mapping[str, nn.Module]) -> None:
         self.names = tuple(modules)
+        # The modules hooked, by name (see follow).
+        self.modules: Dict[str, nn.Module] = {}
         self._outputs: Dict[str, Any] = {}
         self._recording = False
         for name, module in modules.items():
-            module.register_forward_hook(functools.partial(self._keep, name))
+            self._hook(name, module)
+
+    def _hook(self, name: str, module: nn.Module) -> None:
+        self.modules[name] = module
+        module.register_forward_hook(functools.partial(self._keep, name))
+
+    def follow(self, root: nn.Module) -> None:
+        """Record the modules now at the recorded names under ``root``.
+
+        A model changed in place after it was built has new modules where
+        the recorded ones were, without their hooks: MMEngine's ``sync_bn``
+        (``convert_sync_batchnorm``) replaces every BN layer by a new
+        SyncBN one. Those are hooked here; a name lookup per module, so it
+        can run before every forward pass.
+
+        Args:
+            root (nn.Module): The module the names are relative to.
+        """
+        for name in self.names:
+            module = root.get_submodule(name)
+            if module is not self.modules[name]:
+                self._hook(name, module)
 
     def _keep(self, name: str, module: nn.Module, args: tuple,
               output: Any) -> None:

@@ -105,12 +105,17 @@ def _module_name(backbone: nn.Module, probe: BackboneProbe, cfg: dict,
                 f'({", ".join(stages)})')
         return stages[stage]
     name = cfg.pop('tap')
+    if not isinstance(name, str):
+        raise ValueError(
+            f'{where}.tap={name!r} must be a module name (a str, e.g. '
+            "'layer3'; list them with tools/analysis_tools/list_taps.py); "
+            'a stage index is from_stage')
     all_names = [n for n, _ in backbone.named_modules() if n]
     prefix, _ = _root(backbone)
     for candidate in (name, prefix + name):
-        if isinstance(name, str) and candidate in all_names:
+        if candidate in all_names:
             return candidate
-    close = difflib.get_close_matches(str(name), all_names, n=5, cutoff=0.5)
+    close = difflib.get_close_matches(name, all_names, n=5, cutoff=0.5)
     hint = f'nearest: {", ".join(close)}' if close else \
         'list them with tools/analysis_tools/list_taps.py CONFIG'
     raise ValueError(f'{where}.tap={name!r} is not a module of '
