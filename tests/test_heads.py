@@ -3,6 +3,7 @@ model's ``head.loss`` on the same batch and weights, whatever the head."""
 import pytest
 import torch
 from mmengine.config import Config
+from mmpretrain.models import LinearClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -126,3 +127,26 @@ def test_branch_heads_use_the_main_head_s_loss():
         assert type(head.loss_module).__name__ == 'LabelSmoothLoss'
         assert head.loss_module.label_smooth_val == 0.1
         assert head.loss_module is not dks.head.loss_module
+
+
+@MODELS.register_module(force=True)
+class TwoScoresHead(LinearClsHead):
+    """Scores every sample twice and trains both, as Conformer's head
+    does with its convolution and transformer scores."""
+
+    def forward(self, feats):
+        scores = super().forward(feats)
+        return [scores, scores]
+
+    def _get_loss(self, cls_score, data_samples, **kwargs):
+        return {'loss': sum(super(TwoScoresHead, self)._get_loss(
+            s, data_samples, **kwargs)['loss'] for s in cls_score)}
+
+
+def test_a_head_with_several_scores_is_refused_at_build():
+    cfg = load_config('dks_resnet18_8xb32_in1k.py')
+    cfg.model.head = dict(type='TwoScoresHead', num_classes=NUM_CLASSES,
+                          in_channels=512)
+    with pytest.raises(ValueError, match=r'model.head \(TwoScoresHead\) '
+                       r'scores \[\(10,\), \(10,\)\] per sample, not one'):
+        MODELS.build(cfg.model)

@@ -123,7 +123,7 @@ def test_a_stage_that_never_runs_stands_for_its_last_block():
     ends = {c.name: c.stage_end
             for c in tap_candidates(backbone, probe_backbone(backbone, 32))}
     assert ends['stages.1.1'] == 8 and ends['stages.2.1'] == 16
-    with dks.record() as taps:
+    with dks.record(backbone) as taps:
         backbone(torch.randn(2, 3, 32, 32))
     assert [f.shape for f in dks(taps)] == [(2, 64), (2, 64)]
 

@@ -173,7 +173,7 @@ class DKSClassifier(ImageClassifier):
                     probe.outputs) if self.with_neck else probe.outputs
                 logits = _run(
                     f'model.head ({name}) does not take the features '
-                    f'{[tuple(f.shape[1:]) for f in feats]}', self.head,
+                    f'{_shapes(feats)}', self.head,
                     feats)
         finally:
             for m, mode in modes.items():
@@ -191,6 +191,7 @@ class DKSClassifier(ImageClassifier):
         eval mode."""
         probe = probe_backbone(self.backbone, self.aux_neck.probe_size)
         samples = [DataSample().set_gt_label(0)]
+        param = next(self.backbone.parameters())
         modes = {m: m.training for m in self.modules()}
         self.eval()
         try:
@@ -203,7 +204,7 @@ class DKSClassifier(ImageClassifier):
                     main_losses = _run(
                         f'model.head ({type(self.head).__name__}) does not '
                         'take the features '
-                        f'{[tuple(f.shape[1:]) for f in feats]} or cannot '
+                        f'{_shapes(feats)} or cannot '
                         'be trained (check head.in_channels)',
                         self.head.loss, feats, samples)
                 if MAIN not in scores:
@@ -211,8 +212,16 @@ class DKSClassifier(ImageClassifier):
                         f'model.head ({type(self.head).__name__}): its '
                         'loss() does not call its forward, so DKS cannot '
                         'read the logits it scores')
+                if not (isinstance(scores[MAIN], torch.Tensor)
+                        and scores[MAIN].dim() == 2):
+                    raise ValueError(
+                        f'model.head ({type(self.head).__name__}) scores '
+                        f'{_shapes(scores[MAIN])} per sample, not one (N, '
+                        'num_classes) logits tensor that the synergy term '
+                        'can compare with the branches\' (e.g. '
+                        "Conformer's two heads); DKS needs a head with one")
                 branch_feats = [
-                    branch(feats[0].new_zeros(1, *tap.shape))
+                    branch(param.new_zeros(1, *tap.shape))
                     for branch, tap in zip(self.aux_neck.branches,
                                            self.aux_neck.taps)
                 ]
@@ -242,6 +251,16 @@ def _check_head(head) -> None:
         raise ValueError(
             f'model.head ({name}) is not a single-label classification head '
             '(an MMPretrain ClsHead such as LinearClsHead)')
+
+
+def _shapes(output):
+    """Per-sample shapes of ``output``'s tensors, nested as it is, for a
+    message."""
+    if isinstance(output, torch.Tensor):
+        return tuple(output.shape[1:])
+    if isinstance(output, (tuple, list)):
+        return [_shapes(o) for o in output]
+    return type(output).__name__
 
 
 def _run(failure: str, fn, *args):

@@ -36,13 +36,16 @@ class BackboneProbe(NamedTuple):
     """
     input_shape: Tuple[int, int, int]  # (C, H, W)
     runs: Dict[str, ModuleRun]
-    outputs: Tuple[torch.Tensor, ...]  # what the backbone returned
+    # What the backbone returned, as it returned it (nested for backbones
+    # such as Conformer's, whose head takes the nesting).
+    outputs: Any
     main_order: int
 
     @property
     def output_shapes(self) -> List[Tuple[int, ...]]:
-        """Per-sample shapes of the backbone's outputs."""
-        return [tuple(t.shape[1:]) for t in self.outputs]
+        """Per-sample shapes of the backbone's output tensors, flattened
+        in order."""
+        return [tuple(t.shape[1:]) for t in _tensors(self.outputs)]
 
 
 def probe_size_of(backbone: nn.Module,
@@ -177,6 +180,6 @@ def probe_backbone(
                                _shape_of(outputs[name]), is_output, mutated)
     producers = [r.order for r in runs.values() if r.is_output]
     main_order = max(producers) if producers else len(runs) - 1
-    probe = BackboneProbe(input_shape, runs, tuple(results), main_order)
+    probe = BackboneProbe(input_shape, runs, result, main_order)
     cache[size] = probe
     return probe
