@@ -4,7 +4,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.classifiers import ImageClassifier
-from mmpretrain.models.heads import ClsHead, DeiTClsHead, MultiLabelClsHead
+from mmpretrain.models.heads import (ClsHead, DeiTClsHead, LeViTClsHead,
+                                     MultiLabelClsHead)
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -247,6 +248,11 @@ def _check_head(head) -> None:
         raise ValueError(
             f'model.head ({name}): MMPretrain cannot train the distilled '
             'DeiT head (it only warns); train with VisionTransformerClsHead')
+    if isinstance(head, LeViTClsHead) and head.distillation:
+        raise ValueError(
+            f'model.head ({name}): MMPretrain cannot train the distilled '
+            'LeViT head (it raises at the first training step); set '
+            'model.head.distillation=False')
     if not isinstance(head, ClsHead):
         raise ValueError(
             f'model.head ({name}) is not a single-label classification head '
