@@ -1,8 +1,10 @@
 """The README's demo end to end on real Fashion-MNIST (slow: run with
 ``make test-slow``)."""
+import os
 import os.path as osp
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -25,3 +27,13 @@ def test_demo_runs_and_the_stripped_model_matches_main(tmp_path):
     # Twice chance (10%) separates learning from none.
     assert float(table['main']) > 20
     assert osp.isfile(tmp_path / 'curves.png')
+
+
+def test_an_earlier_demo_is_kept_unless_forced(tmp_path):
+    (tmp_path / 'curves.png').write_text('mine')
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'demo.py'),
+         '--work-dir', str(tmp_path)], capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 2 and '--force' in result.stderr
+    assert os.listdir(tmp_path) == ['curves.png']

@@ -17,6 +17,8 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'fashion_mnist',
                   'dks_resnet14_1xb128_fashion-mnist.py')
+# What a run leaves in --work-dir besides MMEngine's work dirs.
+RESULTS = ('curves.png', 'deploy')
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,7 +28,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--train-size', type=int, default=20000,
                         help='first N training images')
     parser.add_argument('--epochs', type=int, default=4)
-    return parser.parse_args()
+    parser.add_argument(
+        '--force', action='store_true',
+        help="replace an earlier demo's results in --work-dir")
+    args = parser.parse_args()
+    # Before minutes of training, not after.
+    earlier = [osp.join(args.work_dir, name) for name in RESULTS
+               if osp.exists(osp.join(args.work_dir, name))]
+    if earlier and not args.force:
+        parser.error(f'{", ".join(earlier)} exists: pass --force to replace '
+                     "an earlier demo's results, or another --work-dir")
+    return args
 
 
 def run(cmd: list) -> str:
