@@ -1,5 +1,6 @@
+import contextlib
 import copy
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -157,28 +158,40 @@ class DKSClassifier(ImageClassifier):
         upgrade_aux_head_keys(state_dict, 'aux_head.')
         return state_dict
 
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode without gradients for a build-time check; every
+        module's mode is restored after."""
+        modes = {m: m.training for m in self.modules()}
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+
+    def _probe_features(self):
+        """The plain neck's features of the probe's backbone outputs (the
+        outputs themselves without a neck)."""
+        probe = probe_backbone(self.backbone, self.aux_neck.probe_size)
+        if not self.with_neck:
+            return probe.outputs
+        return _run(
+            'model.neck does not take the backbone outputs '
+            f'{probe.output_shapes}', self.neck, probe.outputs)
+
     def _scored_classes(self) -> int:
         """The class count of a head that keeps none (MMPretrain's
         ``ClsHead`` on a backbone that classifies itself, as VGG,
         InceptionV3 and LeNet5 do; ``VigClsHead``): the width of the logits
         it returns for the probe's features, in eval mode."""
-        probe = probe_backbone(self.backbone, self.aux_neck.probe_size)
         name = type(self.head).__name__
-        modes = {m: m.training for m in self.modules()}
-        self.eval()
-        try:
-            with torch.no_grad():
-                feats = _run(
-                    'model.neck does not take the backbone outputs '
-                    f'{probe.output_shapes}', self.neck,
-                    probe.outputs) if self.with_neck else probe.outputs
-                logits = _run(
-                    f'model.head ({name}) does not take the features '
-                    f'{_shapes(feats)}', self.head,
-                    feats)
-        finally:
-            for m, mode in modes.items():
-                m.training = mode
+        with self._evaluating():
+            feats = self._probe_features()
+            logits = _run(
+                f'model.head ({name}) does not take the features '
+                f'{_shapes(feats)}', self.head, feats)
         if not (isinstance(logits, torch.Tensor) and logits.dim() == 2):
             raise ValueError(
                 f'model.head ({name}) keeps no num_classes and returns '
@@ -190,47 +203,36 @@ class DKSClassifier(ImageClassifier):
         """Neck, heads and the DKS loss once on the backbone outputs of the
         probe (and the branches on dummy maps of their taps' shapes), in
         eval mode."""
-        probe = probe_backbone(self.backbone, self.aux_neck.probe_size)
         samples = [DataSample().set_gt_label(0)]
         param = next(self.backbone.parameters())
-        modes = {m: m.training for m in self.modules()}
-        self.eval()
-        try:
-            with torch.no_grad():
-                feats = _run(
-                    'model.neck does not take the backbone outputs '
-                    f'{probe.output_shapes}', self.neck,
-                    probe.outputs) if self.with_neck else probe.outputs
-                with self.main_scores as scores:
-                    main_losses = _run(
-                        f'model.head ({type(self.head).__name__}) does not '
-                        'take the features '
-                        f'{_shapes(feats)} or cannot '
-                        'be trained (check head.in_channels)',
-                        self.head.loss, feats, samples)
-                if MAIN not in scores:
-                    raise ValueError(
-                        f'model.head ({type(self.head).__name__}): its '
-                        'loss() does not call its forward, so DKS cannot '
-                        'read the logits it scores')
-                if not (isinstance(scores[MAIN], torch.Tensor)
-                        and scores[MAIN].dim() == 2):
-                    raise ValueError(
-                        f'model.head ({type(self.head).__name__}) scores '
-                        f'{_shapes(scores[MAIN])} per sample, not one (N, '
-                        'num_classes) logits tensor that the synergy term '
-                        'can compare with the branches\' (e.g. '
-                        "Conformer's two heads); DKS needs a head with one")
-                branch_feats = [
-                    branch(param.new_zeros(1, *tap.shape))
-                    for branch, tap in zip(self.aux_neck.branches,
-                                           self.aux_neck.taps)
-                ]
-                _run('model.aux_head does not run', self.aux_head.loss,
-                     branch_feats, samples, main_losses, scores[MAIN])
-        finally:
-            for m, mode in modes.items():
-                m.training = mode
+        with self._evaluating():
+            feats = self._probe_features()
+            with self.main_scores as scores:
+                main_losses = _run(
+                    f'model.head ({type(self.head).__name__}) does not '
+                    f'take the features {_shapes(feats)} or cannot be '
+                    'trained (check head.in_channels)',
+                    self.head.loss, feats, samples)
+            if MAIN not in scores:
+                raise ValueError(
+                    f'model.head ({type(self.head).__name__}): its '
+                    'loss() does not call its forward, so DKS cannot '
+                    'read the logits it scores')
+            if not (isinstance(scores[MAIN], torch.Tensor)
+                    and scores[MAIN].dim() == 2):
+                raise ValueError(
+                    f'model.head ({type(self.head).__name__}) scores '
+                    f'{_shapes(scores[MAIN])} per sample, not one (N, '
+                    'num_classes) logits tensor that the synergy term '
+                    'can compare with the branches\' (e.g. '
+                    "Conformer's two heads); DKS needs a head with one")
+            branch_feats = [
+                branch(param.new_zeros(1, *tap.shape))
+                for branch, tap in zip(self.aux_neck.branches,
+                                       self.aux_neck.taps)
+            ]
+            _run('model.aux_head does not run', self.aux_head.loss,
+                 branch_feats, samples, main_losses, scores[MAIN])
 
 
 def _check_head(head) -> None:
