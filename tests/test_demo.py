@@ -34,6 +34,6 @@ def test_an_earlier_demo_is_kept_unless_forced(tmp_path):
     result = subprocess.run(
         [sys.executable, osp.join(REPO_ROOT, 'tools', 'demo.py'),
          '--work-dir', str(tmp_path)], capture_output=True, text=True,
-        timeout=120)
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT), timeout=120)
     assert result.returncode == 2 and '--force' in result.stderr
     assert os.listdir(tmp_path) == ['curves.png']

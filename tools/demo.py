@@ -32,12 +32,11 @@ def parse_args() -> argparse.Namespace:
         '--force', action='store_true',
         help="replace an earlier demo's results in --work-dir")
     args = parser.parse_args()
-    # Before minutes of training, not after.
-    earlier = [osp.join(args.work_dir, name) for name in RESULTS
-               if osp.exists(osp.join(args.work_dir, name))]
-    if earlier and not args.force:
-        parser.error(f'{", ".join(earlier)} exists: pass --force to replace '
-                     "an earlier demo's results, or another --work-dir")
+    from mmdks.utils import refuse_existing
+    refuse_existing(parser,
+                    [osp.join(args.work_dir, name) for name in RESULTS],
+                    args.force, 'another --work-dir',
+                    "an earlier demo's results")
     return args
 
 

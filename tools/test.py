@@ -14,8 +14,9 @@ from mmengine.runner import Runner
 import mmdks  # noqa: F401  registers DKS modules and the safe loader
 from mmdks.apis import CheckpointError, check_checkpoint_fits
 from mmdks.utils import (add_error_arguments, init_cpu_distributed,
-                         one_line_errors, set_dataloader_defaults,
-                         set_tta, set_visualization, set_work_dir)
+                         one_line_errors, refuse_existing,
+                         set_dataloader_defaults, set_tta, set_visualization,
+                         set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,10 +77,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.out_item is not None and args.out is None:
         parser.error('--out-item needs --out FILE')
-    # Before the test runs, not after.
-    if args.out and os.path.exists(args.out) and not args.force:
-        parser.error(f'{args.out} exists: pass --force to replace it, or '
-                     'another --out')
+    if args.out:
+        refuse_existing(parser, [args.out], args.force, 'another --out')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 

@@ -1,8 +1,9 @@
 """What the command-line tools share: one-line errors and their options."""
 import argparse
 import contextlib
+import os.path as osp
 import sys
-from typing import Iterator, Tuple, Type
+from typing import Iterator, Sequence, Tuple, Type
 
 # What a bad config, command-line option or input file raises while a tool
 # sets up (MMEngine's registry raises KeyError for an unknown type).
@@ -44,3 +45,21 @@ def one_line_errors(debug: bool,
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print('error: ' + ' '.join(str(message).split()), file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def refuse_existing(parser: argparse.ArgumentParser, paths: Sequence[str],
+                    force: bool, instead: str, what: str = 'it') -> None:
+    """Stop with a usage error if one of a tool's outputs exists and
+    ``--force`` is not given; called before the tool's work, not after.
+
+    Args:
+        parser (ArgumentParser): The tool's parser (exit status 2).
+        paths (Sequence[str]): The outputs the tool would write.
+        force (bool): ``--force`` was given.
+        instead (str): The other way out, e.g. ``'another --out'``.
+        what (str): What ``--force`` replaces. Defaults to ``'it'``.
+    """
+    existing = [p for p in paths if osp.exists(p)]
+    if existing and not force:
+        parser.error(f'{", ".join(existing)} exists: pass --force to '
+                     f'replace {what}, or {instead}')

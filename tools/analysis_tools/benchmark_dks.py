@@ -8,7 +8,6 @@ Example::
         --blocks 5 --block-steps 3 --out work_dirs/bench_r18.json
 """
 import argparse
-import os.path as osp
 
 from mmengine.config import DictAction
 
@@ -16,6 +15,7 @@ from mmdks.analysis.benchmark import VARIANTS
 from mmdks.analysis.benchmark_report import (PRECISIONS, BenchmarkOptions,
                                              markdown, report_paths,
                                              run_benchmark, save)
+from mmdks.utils import refuse_existing
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,12 +54,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--force', action='store_true',
                         help='replace an existing report')
     args = parser.parse_args()
-    # Before minutes of timing, not after.
-    existing = [p for p in report_paths(args.out) if osp.exists(p)] \
-        if args.out and not args.force else []
-    if existing:
-        parser.error(f'{", ".join(existing)} exists: pass --force to '
-                     'replace it, or another --out')
+    if args.out:
+        refuse_existing(parser, report_paths(args.out), args.force,
+                        'another --out')
     return args
 
 
